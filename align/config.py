@@ -1,0 +1,383 @@
+"""Typed schema of the composed config (dataclasses in Hydra's ConfigStore) and its validation.
+
+Nothing here imports torch, transformers or TRL: composing, `--cfg job` and validation stay fast.
+The `method` schemas are generated from TRL's own config classes (see trl_fields.py), so
+`method.<field>` takes every TRL field under TRL's name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+
+from align.errors import ConfigError
+from align.trl_fields import TRL_CONFIG_CLASSES, trl_fields
+
+# ---------------------------------------------------------------------------------------------- schema
+
+
+@dataclass
+class TinyBuild:
+    """Architecture of the built-in Llama-style model (used when model.name_or_path is null)."""
+
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_hidden_layers: int = 3
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 4
+    max_position_embeddings: int = 128
+    vocab_size: int = 384
+    init_seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    name: str = "custom"
+    # Hub id (org/name) or local directory; null builds the tiny model described by `build`.
+    name_or_path: Optional[str] = None
+    revision: str = "main"
+    tokenizer_name_or_path: Optional[str] = None
+    dtype: str = "auto"
+    attn_implementation: str = "auto"
+    trust_remote_code: bool = False
+    build: Optional[TinyBuild] = None
+
+
+@dataclass
+class ArithmeticDataConfig:
+    """Generated chat arithmetic ("What is 23 + 19?" -> "42") in every format a method needs."""
+
+    name: str = "arithmetic"
+    num_train: int = 2000
+    num_test: int = 200
+    max_operand: int = 99
+    operations: list[str] = field(default_factory=lambda: ["+"])
+    seed: int = 0
+    # Held-out prompts answered by greedy generation for `eval_exact_match` (0 disables it).
+    num_exact_match: int = 100
+
+
+@dataclass
+class HardwareConfig:
+    name: str = "auto"
+    # auto: CUDA when present, else CPU.
+    device: str = "auto"
+    num_processes: int = 1
+    # auto: bf16 where the device supports it, else full precision. Explicit method.bf16/fp16 win.
+    mixed_precision: str = "auto"
+
+
+@dataclass
+class PeftConfig:
+    """LoRA settings under peft's own names; `method: none` trains all weights."""
+
+    name: str = "none"
+    method: str = "none"
+    r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: Any = "all-linear"
+    bias: str = "none"
+    merge: bool = False
+
+
+@dataclass
+class TrackingConfig:
+    name: str = "none"
+    project: str = "align"
+    entity: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AlignConfig:
+    model: Any = MISSING
+    method: Any = MISSING
+    data: Any = MISSING
+    hardware: Any = MISSING
+    peft: Any = MISSING
+    tracking: Any = MISSING
+    dry_run: bool = False
+
+
+# Handbook/TRL argument names that current transformers/TRL renamed: old name -> new name.
+RENAMED_FIELDS = {
+    "warmup_ratio": "warmup_steps",  # transformers 5: warmup_steps < 1 is a ratio of total steps
+    "max_seq_length": "max_length",  # TRL SFTConfig
+    "evaluation_strategy": "eval_strategy",  # transformers 4.46
+}
+
+_OMEGACONF_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
+
+
+def _method_schema(kind: str) -> type:
+    """A dataclass with every field of TRL's config class for `kind`, plus align's own method keys."""
+    fields: list[tuple[str, Any, Any]] = [
+        ("name", str, field(default=kind)),
+        # Module in align/methods that trains this method (ipo.yaml says `trainer: dpo`).
+        ("trainer", str, field(default=kind)),
+    ]
+    for name, spec in trl_fields(kind).items():
+        base = _OMEGACONF_TYPES.get(spec["type"], Any)
+        annotation = Optional[base] if spec["optional"] and base is not Any else base
+        default = spec["default"]
+        if isinstance(default, (list, dict)):
+            fields.append((name, annotation, field(default_factory=lambda d=default: type(d)(d))))
+        else:
+            fields.append((name, annotation, field(default=default)))
+    for old in RENAMED_FIELDS:
+        if old not in trl_fields(kind):
+            fields.append((old, Optional[float] if old == "warmup_ratio" else Any, field(default=None)))
+    return dataclasses.make_dataclass(f"{kind.upper()}MethodConfig", fields)
+
+
+METHOD_SCHEMAS = {kind: _method_schema(kind) for kind in TRL_CONFIG_CLASSES}
+
+
+def register_configs() -> None:
+    """Store the schemas so conf/*.yaml can extend them (`defaults: [base_dpo, _self_]`)."""
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node=AlignConfig)
+    for kind, schema in METHOD_SCHEMAS.items():
+        cs.store(group="method", name=f"base_{kind}", node=schema)
+    cs.store(group="model", name="base_model", node=ModelConfig)
+    cs.store(group="data", name="base_arithmetic", node=ArithmeticDataConfig)
+    cs.store(group="hardware", name="base_hardware", node=HardwareConfig)
+    cs.store(group="peft", name="base_peft", node=PeftConfig)
+    cs.store(group="tracking", name="base_tracking", node=TrackingConfig)
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _non_negative(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+# method field -> (check, what is expected). Checked only where the method's TRL class has the field.
+METHOD_RULES: dict[str, tuple[Any, str]] = {
+    "learning_rate": (_positive, "a positive number, e.g. 2e-5"),
+    "beta": (_positive, "a positive number, e.g. 0.1"),
+    "num_train_epochs": (_positive, "a positive number of epochs"),
+    "max_steps": (lambda v: v == -1 or v > 0, "a positive number of steps, or -1 to use num_train_epochs"),
+    "per_device_train_batch_size": (_positive, "a positive integer"),
+    "per_device_eval_batch_size": (_positive, "a positive integer"),
+    "gradient_accumulation_steps": (_positive, "a positive integer"),
+    "warmup_steps": (_non_negative, "a number of steps >= 0, or a ratio in [0, 1)"),
+    "weight_decay": (_non_negative, "a number >= 0"),
+    "max_grad_norm": (_non_negative, "a number >= 0"),
+    "logging_steps": (_positive, "a positive number of steps"),
+    "save_steps": (_positive, "a positive number of steps"),
+    "eval_steps": (lambda v: v is None or _positive(v), "a positive number of steps, or null"),
+    "save_total_limit": (lambda v: v is None or v > 0, "a positive number of checkpoints, or null"),
+    "max_length": (lambda v: v is None or v > 0, "a positive number of tokens, or null"),
+    "seed": (_non_negative, "an integer >= 0"),
+    "label_smoothing": (lambda v: 0 <= v < 0.5, "a probability in [0, 0.5)"),
+    "desirable_weight": (_positive, "a positive weight"),
+    "undesirable_weight": (_positive, "a positive weight"),
+    "warmup_ratio": (lambda v: v is None or 0 <= v < 1, "a ratio in [0, 1)"),
+}
+
+_CHOICES = {
+    ("model", "dtype"): ["auto", "float32", "bfloat16", "float16"],
+    ("model", "attn_implementation"): ["auto", "eager", "sdpa", "flash_attention_2", "flash_attention_3"],
+    ("hardware", "device"): ["auto", "cpu", "cuda"],
+    ("hardware", "mixed_precision"): ["auto", "no", "bf16", "fp16"],
+    ("peft", "method"): ["none", "lora"],
+}
+
+
+def _fail(key: str, value: Any, expected: str, hint: str = "") -> ConfigError:
+    shown = "null" if value is None else repr(value)
+    return ConfigError(f"Invalid value for {key}: {shown}. Expected {expected}.{(' ' + hint) if hint else ''}")
+
+
+def closest(name: str, candidates: list[str], n: int = 3) -> list[str]:
+    """Names from `candidates` that look like `name` (for "did you mean" hints)."""
+    found = difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
+    return found or [c for c in candidates if name.lower() in c.lower()][:n]
+
+
+def unknown_key_message(key: str, object_type: Any) -> str:
+    """"Unknown config key" paragraph with the closest valid names of the node's schema."""
+    leaf = key.rsplit(".", 1)[-1]
+    valid = [f.name for f in dataclasses.fields(object_type)] if dataclasses.is_dataclass(object_type) else []
+    near = closest(leaf, valid)
+    parent = key.rsplit(".", 1)[0] if "." in key else "the top level"
+    hint = f" Did you mean {', '.join(f'{parent}.{n}' if '.' in key else n for n in near)}?" if near else ""
+    listing = f" `python -m align --cfg job` lists every valid key of {parent}." if valid else ""
+    return f"Unknown config key {key!r}: {parent} has no field {leaf!r}.{hint}{listing}"
+
+
+def _reject_unknown_keys(node: DictConfig, prefix: str) -> None:
+    """`+group.key=value` slips past struct mode (Hydra force-adds it); catch such keys here."""
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema):
+        return
+    valid = {f.name for f in dataclasses.fields(schema)}
+    for key in node:
+        if key not in valid:
+            raise ConfigError(unknown_key_message(f"{prefix}{key}", schema))
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_none():
+            _reject_unknown_keys(child, f"{prefix}{key}.")
+
+
+def _check_choices(cfg: DictConfig) -> None:
+    for (group, key), allowed in _CHOICES.items():
+        value = cfg[group].get(key)
+        if value not in allowed:
+            raise _fail(f"{group}.{key}", value, "one of " + ", ".join(allowed))
+
+
+def _check_method(method: DictConfig) -> None:
+    kind_fields = trl_fields_for(method)
+    for key, (check, expected) in METHOD_RULES.items():
+        if key in method and not (method[key] is None and key in ("warmup_ratio",)):
+            value = method[key]
+            try:
+                ok = check(value)
+            except TypeError:
+                ok = False
+            if not ok:
+                raise _fail(f"method.{key}", value, expected)
+    for key, spec in kind_fields.items():
+        value = method.get(key)
+        if spec["choices"] and value is not None:
+            values = list(value) if isinstance(value, (list, ListConfig)) else [value]
+            for item in values:
+                if item not in spec["choices"]:
+                    near = closest(str(item), spec["choices"])
+                    hint = f"Did you mean {' or '.join(near)}?" if near else ""
+                    raise _fail(f"method.{key}", item, "one of " + ", ".join(spec["choices"]), hint)
+    if method.get("output_dir") is not None:
+        raise _fail(
+            "method.output_dir",
+            method.output_dir,
+            "null: align writes checkpoints to <run dir>/checkpoints",
+            "Choose the run directory with hydra.run.dir=DIR instead.",
+        )
+    weights, losses = method.get("loss_weights"), method.get("loss_type")
+    if weights is not None and losses is not None:
+        n_losses = len(losses) if isinstance(losses, (list, ListConfig)) else 1
+        if len(weights) != n_losses:
+            raise _fail("method.loss_weights", list(weights), f"one weight per loss in method.loss_type ({n_losses})")
+
+
+def trl_fields_for(method: DictConfig) -> dict[str, dict[str, Any]]:
+    """TRL field specs of the method's schema (found from its dataclass type)."""
+    schema = OmegaConf.get_type(method)
+    for kind, cls in METHOD_SCHEMAS.items():
+        if schema is cls:
+            return trl_fields(kind)
+    raise ConfigError(f"method.name={method.get('name')!r} does not extend a base_<kind> method schema.")
+
+
+def _check_model(model: DictConfig) -> None:
+    path = model.name_or_path
+    if path is None:
+        if model.build is None:
+            raise _fail("model.name_or_path", None, "a Hub id (org/name) or a local model directory")
+        return
+    _check_model_path("model.name_or_path", path)
+    if model.tokenizer_name_or_path is not None:
+        _check_model_path("model.tokenizer_name_or_path", model.tokenizer_name_or_path)
+
+
+def _check_model_path(key: str, value: str) -> None:
+    expanded = Path(value).expanduser()
+    looks_like_path = value.startswith(("/", ".", "~")) or value.count("/") > 1 or "\\" in value
+    if expanded.is_dir():
+        if not (expanded / "config.json").is_file() and not (expanded / "adapter_config.json").is_file():
+            raise _fail(key, value, "a model directory with a config.json (e.g. <run dir>/model)")
+        return
+    if expanded.exists():
+        raise _fail(key, value, "a model directory, not a file")
+    if looks_like_path or not _HUB_ID.match(value) or "--" in value or ".." in value:
+        raise _fail(
+            key,
+            value,
+            "an existing local model directory or a Hub id such as 'HuggingFaceH4/zephyr-7b-beta'",
+            "No such directory exists.",
+        )
+
+
+def _translate_renamed(method: DictConfig) -> None:
+    """Accept the handbook's older argument names and move their values to the current ones."""
+    for old, new in RENAMED_FIELDS.items():
+        if old in method and method[old] is not None:
+            if new not in method:
+                raise ConfigError(f"method.{old} is not used by method '{method.name}' (its field {new} is absent).")
+            method[new] = method[old]
+            method[old] = None
+
+
+def _normalise_method(method: DictConfig) -> None:
+    """TRL takes a bare string where it expects a list (`method.loss_type=hinge`); store the list."""
+    for key, spec in trl_fields_for(method).items():
+        if isinstance(spec["default"], list) and isinstance(method.get(key), str):
+            method[key] = [method[key]]
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every value the user can set; raise ConfigError naming the key. Mutates renamed fields."""
+    missing = [key for key in ("model", "method", "data", "hardware", "peft", "tracking") if key not in cfg]
+    if missing:
+        raise ConfigError(f"The composed config lacks the group(s) {', '.join(missing)}.")
+    _reject_unknown_keys(cfg, "")
+    from align.methods import available_trainers
+
+    trainers = available_trainers()
+    if cfg.method.trainer not in trainers:
+        raise _fail("method.trainer", cfg.method.trainer, "one of " + ", ".join(sorted(trainers)))
+    _check_choices(cfg)
+    _check_model(cfg.model)
+    with _writable(cfg.method):
+        _translate_renamed(cfg.method)
+        _normalise_method(cfg.method)
+    _check_method(cfg.method)
+    if cfg.hardware.num_processes < 1:
+        raise _fail("hardware.num_processes", cfg.hardware.num_processes, "a positive number of processes")
+    for key in ("num_train", "num_test"):
+        if key in cfg.data and cfg.data[key] < 1:
+            raise _fail(f"data.{key}", cfg.data[key], "a positive number of examples")
+    if "max_operand" in cfg.data and cfg.data.max_operand < 1:
+        raise _fail("data.max_operand", cfg.data.max_operand, "a positive integer")
+    if "operations" in cfg.data:
+        for op in cfg.data.operations:
+            if op not in ("+", "-", "*"):
+                raise _fail("data.operations", op, "operators among '+', '-', '*'")
+    if not 0 <= cfg.peft.lora_dropout < 1:
+        raise _fail("peft.lora_dropout", cfg.peft.lora_dropout, "a probability in [0, 1)")
+    for key in ("r", "lora_alpha"):
+        if cfg.peft[key] < 1:
+            raise _fail(f"peft.{key}", cfg.peft[key], "a positive integer")
+
+
+class _writable:
+    """Temporarily lift read-only mode on a node (Hydra hands the task a read-only config)."""
+
+    def __init__(self, node: DictConfig) -> None:
+        self.node = node
+
+    def __enter__(self) -> DictConfig:
+        self.flag = self.node._get_node_flag("readonly")
+        OmegaConf.set_readonly(self.node, False)
+        return self.node
+
+    def __exit__(self, *exc: object) -> None:
+        OmegaConf.set_readonly(self.node, self.flag)

@@ -1,0 +1,120 @@
+"""One run from a composed config: validate, then print a plan (dry_run) or train and fill the run directory.
+
+Run directory contract: `.hydra/` (config, hydra, overrides), `run_info.json` (seed, git commit,
+versions, command), `align.log`, `metrics.json` and `model/` (written atomically, main process only).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from align.config import validate
+from align.errors import AlignError
+from align.outputs import write_json
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        validate(cfg)
+        from align.methods import get_method
+
+        method = get_method(cfg.method.trainer)
+        if cfg.dry_run:
+            from align.plan import describe
+
+            print(describe(cfg, method.DATA_KIND))
+            return {}
+    except AlignError:
+        raise
+    finally:
+        _remove_if_empty(run_dir)
+    started = time.time()
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    if is_main:
+        _record_run(run_dir, cfg, hydra_cfg)
+    _log_to_file(run_dir / "align.log")
+    from align.training import Run
+
+    metrics = method.train(Run(cfg, run_dir))
+    metrics.update(method=cfg.method.name, runtime_s=round(time.time() - started, 2))
+    if is_main:
+        write_json(run_dir / "metrics.json", metrics)
+        _print_summary(run_dir, metrics)
+    return metrics
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    """Hydra creates the run directory before the job starts; a run that wrote nothing leaves nothing."""
+    try:
+        run_dir.rmdir()
+    except OSError:
+        pass  # not empty (earlier outputs, or this run's own) or already gone
+
+
+def _record_run(run_dir: Path, cfg: DictConfig, hydra_cfg: Any) -> None:
+    hydra_dir = run_dir / ".hydra"
+    hydra_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, hydra_dir / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), hydra_dir / "hydra.yaml")
+    OmegaConf.save(OmegaConf.create(list(hydra_cfg.overrides.task)), hydra_dir / "overrides.yaml")
+    write_json(run_dir / "run_info.json", _provenance(cfg))
+
+
+def _provenance(cfg: DictConfig) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("align", "torch", "transformers", "trl", "peft", "accelerate", "datasets"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return {
+        "seed": cfg.method.seed,
+        "git_commit": _git_commit(),
+        "command": sys.argv,
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def _git_commit() -> str | None:
+    repo = Path(__file__).resolve().parent.parent
+    if not (repo / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def _log_to_file(path: Path) -> None:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
+def _print_summary(run_dir: Path, metrics: dict[str, Any]) -> None:
+    shown = " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(metrics.items())
+    )
+    print(f"align: run directory: {run_dir}\nalign: metrics: {shown}", flush=True)

@@ -1,0 +1,145 @@
+"""What every method module shares: model, tokenizer and data loading, TRL arguments, train-evaluate-save.
+
+A method module reads top to bottom as: data -> trainer -> `run.finish(trainer)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from align.config import RENAMED_FIELDS
+from align.outputs import write_dir, write_json
+
+log = logging.getLogger(__name__)
+
+# Keys of the method node that are align's own, not TRL's.
+_ALIGN_METHOD_KEYS = {"name", "trainer", *RENAMED_FIELDS}
+_DEPRECATED_ALIASES = (
+    ("gradient_checkpointing", "activation_checkpointing"),
+    ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"),
+)
+
+
+@dataclass
+class Run:
+    """One training run: the validated config and the run directory it writes to."""
+
+    cfg: DictConfig
+    run_dir: Path
+    started: float = field(default_factory=time.time)
+
+    @cached_property
+    def on_cuda(self) -> bool:
+        import torch
+
+        return self.cfg.hardware.device != "cpu" and torch.cuda.is_available()
+
+    @cached_property
+    def tokenizer(self):
+        from align.models import load_tokenizer
+
+        return load_tokenizer(self.cfg.model)
+
+    def model(self, model_class: str = "AutoModelForCausalLM", **extra: Any):
+        from align.models import load_model
+
+        return load_model(self.cfg.model, self.on_cuda, model_class, **extra)
+
+    def dataset(self, kind: str):
+        from align.data import load_for_method
+
+        return load_for_method(self.cfg.data, kind)
+
+    def trl_args(self, config_class: type, **overrides: Any):
+        """The TRL config for this run: every method.* value, with run-dir and hardware settings filled in."""
+        values = OmegaConf.to_container(self.cfg.method, resolve=True)
+        values = {k: v for k, v in values.items() if k not in _ALIGN_METHOD_KEYS}
+        for old, new in _DEPRECATED_ALIASES:
+            # transformers 5 renamed these; move the handbook's name over so no FutureWarning fires.
+            if old in values and new in values:
+                values[new] = values[new] if values[new] is not None else values[old]
+                values[old] = None
+        values["output_dir"] = str(self.run_dir / "checkpoints")
+        values["report_to"] = "none"
+        values["use_cpu"] = values.get("use_cpu") or not self.on_cuda
+        if values.get("bf16") is None and not values.get("fp16"):
+            values["bf16"] = self._use_bf16()
+        if values["use_cpu"] and values.get("optim") == "adamw_torch_fused":
+            values["optim"] = "adamw_torch"  # the fused kernel is CUDA-only
+        values.update(overrides)
+        return config_class(**values)
+
+    def _use_bf16(self) -> bool:
+        precision = self.cfg.hardware.mixed_precision
+        if precision == "auto":
+            import torch
+
+            return self.on_cuda and torch.cuda.is_bf16_supported()
+        return precision == "bf16"
+
+    def peft_config(self):
+        peft = self.cfg.peft
+        if peft.method == "none":
+            return None
+        from peft import LoraConfig
+
+        target = peft.target_modules
+        return LoraConfig(
+            r=peft.r,
+            lora_alpha=peft.lora_alpha,
+            lora_dropout=peft.lora_dropout,
+            target_modules=list(target) if OmegaConf.is_list(target) else target,
+            bias=peft.bias,
+            task_type="CAUSAL_LM",
+        )
+
+    def trainer(self, trainer_class: type, config_class: type, data_kind: str, model: Any = None, **extra: Any):
+        """The usual TRL trainer: policy model, TRL args, train/test splits in `data_kind`, tokenizer, LoRA."""
+        data = self.dataset(data_kind)
+        return trainer_class(
+            model=model if model is not None else self.model(),
+            args=self.trl_args(config_class),
+            train_dataset=data["train"],
+            eval_dataset=data["test"],
+            processing_class=self.tokenizer,
+            peft_config=self.peft_config(),
+            **extra,
+        )
+
+    def finish(self, trainer: Any) -> dict[str, Any]:
+        """Train, evaluate, score exact match, save model/ atomically; return the run's metrics."""
+        result = trainer.train()
+        metrics: dict[str, Any] = {"train_loss": result.training_loss, "train_steps": result.global_step}
+        if trainer.eval_dataset is not None:
+            metrics.update(trainer.evaluate())
+        metrics.update(self._exact_match(trainer.model))
+        if trainer.is_world_process_zero():
+            write_dir(self.run_dir / "model", lambda staging: self._save(trainer, staging))
+            write_json(self.run_dir / "log_history.json", trainer.state.log_history)
+        metrics["world_size"] = trainer.args.world_size
+        return metrics
+
+    def _exact_match(self, model: Any) -> dict[str, float]:
+        from align.data import exact_match_set
+        from align.evaluation import exact_match
+
+        pairs = exact_match_set(self.cfg.data)
+        if not pairs:
+            return {}
+        return {"eval_exact_match": exact_match(model, self.tokenizer, pairs)}
+
+    def _save(self, trainer: Any, target: Path) -> None:
+        model = trainer.model
+        if self.cfg.peft.method != "none" and self.cfg.peft.merge:
+            model = model.merge_and_unload()
+            model.save_pretrained(target)
+        else:
+            trainer.save_model(str(target))
+        self.tokenizer.save_pretrained(target)

@@ -1,0 +1,399 @@
+"""The pool launcher's work: compose each job, skip complete ones, run the rest in spawned processes on
+their own devices, collect JobReturns; and `execute_job`, which runs one job inside its process."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.errors import CompactHydraException
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from ._progress import Progress, Row
+from ._scheduler import Scheduler, free_port, visible_devices
+
+log = logging.getLogger(__name__)
+
+STDOUT_LOG = "stdout.log"
+STDERR_LOG = "stderr.log"
+# How often the live line refreshes while no job finishes.
+_TICK_S = 1.0
+
+
+class JobFailedError(CompactHydraException):
+    """A job's return value when it failed; Hydra prints it as one paragraph when a sweeper raises it."""
+
+
+@dataclass
+class _Job:
+    num: int
+    overrides: list[str]
+    row: Row
+    config: DictConfig | None = None
+    ret: JobReturn | None = None
+    process: Any = None
+    port: int = 0
+    result_path: Path = field(default_factory=Path)
+
+
+def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
+    """Runs every job (or skips it), waits for all, and returns their JobReturns in input order."""
+    setup_globals()
+    config = launcher.config
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    settings = launcher.settings
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+
+    devices = visible_devices() if settings.devices is None else [str(d) for d in settings.devices]
+    jobs = [_prepare(launcher, initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
+    _refuse_shared_dirs(jobs)
+    todo = [job for job in jobs if job.row.state == "queued"]
+    scheduler = Scheduler([job.num for job in todo], devices, settings.gpus_per_job, settings.cpu_slots)
+    _log_plan(scheduler, devices, settings, sweep_dir, jobs)
+
+    progress = Progress([job.row for job in jobs])
+    if todo:
+        _run(launcher, {job.num: job for job in todo}, scheduler, progress)
+    progress.close()
+    sys.stderr.write(progress.summary() + "\n")
+    sys.stderr.flush()
+    failed = sum(job.row.state == "failed" for job in jobs)
+    for job in jobs:
+        assert job.ret is not None
+        if job.ret.status is JobStatus.FAILED:
+            job.ret.return_value = JobFailedError(
+                f"Job #{job.num} ({_shown(job.overrides)}) failed: {job.row.detail} "
+                f"Its logs: {job.row.job_dir}/{STDERR_LOG}. {failed} of {len(jobs)} jobs failed."
+            )
+    return [job.ret for job in jobs if job.ret is not None]
+
+
+def _prepare(launcher: Any, num: int, overrides: list[str]) -> _Job:
+    """Composes the job's config and directory; a job already complete becomes a skipped JobReturn."""
+    job = _Job(num=num, overrides=overrides, row=Row(num, _shown(overrides), "queued", ""))
+    try:
+        cfg = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, overrides)
+        with open_dict(cfg):
+            cfg.hydra.job.id = f"{cfg.hydra.job.name}_{num}"
+            cfg.hydra.job.num = num
+        job.row.job_dir = str(_job_dir(cfg))
+    except Exception as error:  # one job's bad override should not take the sweep down
+        job.ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
+        job.row.state, job.row.detail = "failed", f"its config did not compose: {_one_line(error)}"
+        return job
+    job.config = cfg
+    settings = launcher.settings
+    metrics = _complete_result(cfg, Path(job.row.job_dir), overrides, settings.result_file) if settings.skip_complete else None
+    if metrics is not None:
+        job.ret = job_return(cfg, JobStatus.COMPLETED, metrics)
+        job.row.state, job.row.detail = "skipped", "complete result from an earlier run"
+        _apply_return_metric(job, settings.return_metric)
+    return job
+
+
+def _job_dir(cfg: DictConfig) -> Path:
+    # The subdir may use ${hydra:...}, which reads the HydraConfig singleton: point it at this job.
+    previous = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(cfg)
+    try:
+        return Path(os.path.join(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir)))
+    finally:
+        HydraConfig.instance().cfg = previous
+
+
+def _complete_result(cfg: DictConfig, job_dir: Path, overrides: list[str], result_file: str) -> dict[str, Any] | None:
+    """The job's metrics when its directory holds a result for exactly these overrides, else None."""
+    result = job_dir / result_file
+    if cfg.hydra.output_subdir is None or not result.is_file():
+        return None
+    recorded = job_dir / str(cfg.hydra.output_subdir) / "overrides.yaml"
+    try:
+        if sorted(map(str, OmegaConf.load(recorded))) != sorted(overrides):
+            return None
+        metrics = json.loads(result.read_text())
+    except (OSError, ValueError, TypeError):  # half-written or foreign files: run the job again
+        return None
+    return metrics if isinstance(metrics, dict) else None
+
+
+def _refuse_shared_dirs(jobs: list[_Job]) -> None:
+    seen: dict[str, int] = {}
+    for job in jobs:
+        if job.config is None:
+            continue
+        if job.row.job_dir in seen:
+            raise JobFailedError(
+                f"Jobs #{seen[job.row.job_dir]} and #{job.num} would share the directory {job.row.job_dir}. "
+                "hydra.sweep.subdir must differ per job, e.g. ${safe_dirname:${hydra.job.override_dirname}}."
+            )
+        seen[job.row.job_dir] = job.num
+
+
+def _log_plan(scheduler: Scheduler, devices: list[str], settings: Any, sweep_dir: Path, jobs: list[_Job]) -> None:
+    if scheduler.uses_gpus:
+        where = f"{scheduler.slots} at a time on GPUs {','.join(devices)}, {settings.gpus_per_job} per job"
+        if scheduler.idle_devices:
+            log.warning(f"{scheduler.idle_devices} of {len(devices)} devices stay idle: not a multiple of gpus_per_job")
+    else:
+        where = f"{scheduler.slots} at a time on CPU slots (no GPU; hydra.launcher.cpu_slots)"
+    log.info(f"Pool launcher: {len(jobs)} jobs, {where}; sweep output dir: {sweep_dir}")
+    for job in jobs:
+        note = {"skipped": f" -- skipped: complete result in {job.row.job_dir}", "failed": " -- cannot run"}
+        log.info(f"\t#{job.num} : {job.row.overrides}{note.get(job.row.state, '')}")
+
+
+def _run(launcher: Any, jobs: dict[int, _Job], scheduler: Scheduler, progress: Progress) -> None:
+    """The event loop: start what fits, wait for any job to exit, collect it, repeat."""
+    import cloudpickle  # only the parent of a sweep needs it; keeps plugin discovery light
+
+    context = multiprocessing.get_context("spawn")
+    shared = cloudpickle.dumps((launcher.hydra_context, launcher.task_function, Singleton.get_state()))
+    threads = _threads_per_job(scheduler)
+    scratch = Path(tempfile.mkdtemp(prefix="align-pool-"))
+    try:
+        while not scheduler.done:
+            for num, devices in scheduler.start_ready():
+                _start(context, jobs[num], devices, shared, scratch, threads, jobs.values())
+            progress.update()
+            running = {jobs[num].process.sentinel: jobs[num] for num in scheduler.running}
+            for sentinel in wait(list(running), timeout=_TICK_S):
+                job = running[sentinel]
+                _collect(job, launcher.settings.return_metric)
+                scheduler.finish(job.num)
+                progress.event(f"#{job.num} {job.row.state}: {job.row.overrides}  {job.row.detail}".rstrip())
+    except BaseException:
+        # Ctrl-C or a launcher bug: leave no orphan jobs holding GPUs.
+        for num in scheduler.running:
+            _stop(jobs[num].process)
+        raise
+    finally:
+        progress.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _threads_per_job(scheduler: Scheduler) -> int | None:
+    if scheduler.uses_gpus or scheduler.slots < 2 or "OMP_NUM_THREADS" in os.environ:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // scheduler.slots)
+
+
+def _start(context: Any, job: _Job, devices: tuple[str, ...], shared: bytes, scratch: Path, threads: int | None,
+           all_jobs: Any) -> None:
+    import cloudpickle
+
+    job.port = free_port({other.port for other in all_jobs if other.process is not None and other.process.is_alive()})
+    env = {"ALIGN_MAIN_PROCESS_PORT": str(job.port), "MASTER_PORT": str(job.port), "PYTHONUNBUFFERED": "1"}
+    if devices:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    job.result_path = scratch / f"{job.num}.pkl"
+    job_dir = Path(job.row.job_dir)
+    job.process = context.Process(
+        target=execute_job,
+        args=(shared, cloudpickle.dumps(job.config), str(job.result_path), str(job_dir)),
+        name=f"pool-job-{job.num}",
+    )
+    with _environment(env):
+        job.process.start()
+    job.row.state = "running"
+
+
+@contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """Spawned children copy os.environ when they start: set the job's variables for that moment only.
+
+    Children see CUDA_VISIBLE_DEVICES before they import anything (torch included)."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _collect(job: _Job, return_metric: str | None) -> None:
+    job.process.join()
+    ret = _read_result(job.result_path)
+    if ret is None:
+        assert job.config is not None
+        ret = job_return(job.config, JobStatus.FAILED, None)
+        ret.return_value = JobFailedError(_death(job.process.exitcode, Path(job.row.job_dir)))
+    job.ret = ret
+    job.row.state = "done" if ret.status is JobStatus.COMPLETED else "failed"
+    if job.row.state == "failed":
+        job.row.detail = str(ret._return_value)
+        tail = _last_line(Path(job.row.job_dir) / STDERR_LOG)
+        if tail and tail not in job.row.detail:
+            job.row.detail += f" Last stderr line: {tail}"
+    _apply_return_metric(job, return_metric)
+
+
+def _apply_return_metric(job: _Job, key: str | None) -> None:
+    """Sweepers such as Optuna want one number: return metrics[key] instead of the whole dict."""
+    ret = job.ret
+    if key is None or ret is None or ret.status is not JobStatus.COMPLETED:
+        return
+    value = ret._return_value
+    if isinstance(value, Mapping) and key in value:
+        ret.return_value = value[key]
+        return
+    known = ", ".join(sorted(map(str, value))) if isinstance(value, Mapping) else type(value).__name__
+    ret.status = JobStatus.FAILED
+    ret.return_value = JobFailedError(f"its result has no metric {key!r} (hydra.launcher.return_metric); it has: {known}.")
+    job.row.state, job.row.detail = "failed", str(ret._return_value)
+
+
+def _read_result(path: Path) -> JobReturn | None:
+    import cloudpickle
+
+    try:
+        with open(path, "rb") as handle:
+            ret = cloudpickle.load(handle)
+    except FileNotFoundError:
+        return None
+    return ret if isinstance(ret, JobReturn) else None
+
+
+def _death(exitcode: int | None, job_dir: Path) -> str:
+    if exitcode is not None and exitcode < 0:
+        how = f"its process was killed by {signal.Signals(-exitcode).name}"
+    else:
+        how = f"its process exited with code {exitcode} before reporting a result"
+    if not (job_dir / STDERR_LOG).exists():
+        how += " (it died before its job started: see the launcher's own output above)"
+    return how + "."
+
+
+def _stop(process: Any) -> None:
+    if process.is_alive():
+        process.terminate()
+        process.join(10)
+    if process.is_alive():
+        process.kill()
+        process.join()
+
+
+def _shown(overrides: Sequence[str]) -> str:
+    return " ".join(filter_overrides(overrides)) or "(no overrides)"
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(path) - 4096))
+            lines = [ln.strip() for ln in handle.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def job_return(cfg: DictConfig, status: JobStatus, value: Any) -> JobReturn:
+    """A JobReturn shaped like run_job's, for jobs that did not (or not fully) go through run_job."""
+    task_cfg = copy.deepcopy(cfg)
+    with read_write(task_cfg), open_dict(task_cfg):
+        del task_cfg["hydra"]
+    job_dir = _job_dir(cfg)
+    return JobReturn(
+        overrides=list(map(str, cfg.hydra.overrides.task)),
+        cfg=task_cfg,
+        hydra_cfg=OmegaConf.masked_copy(cfg, "hydra"),
+        working_dir=str(job_dir) if cfg.hydra.job.chdir else os.getcwd(),
+        task_name=str(cfg.hydra.job.name),
+        status=status,
+        _return_value=value,
+    )
+
+
+# ---- inside the job's process ------------------------------------------------------------------------
+
+
+def execute_job(shared: bytes, job_config: bytes, result_path: str, job_dir: str) -> None:
+    """Entry point of a spawned job process: logs to files, run_job, result to `result_path`."""
+    Path(job_dir).mkdir(parents=True, exist_ok=True)
+    _redirect(1, Path(job_dir) / STDOUT_LOG)
+    _redirect(2, Path(job_dir) / STDERR_LOG)
+
+    import cloudpickle
+
+    hydra_context, task_function, singleton_state = cloudpickle.loads(shared)
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    cfg = cloudpickle.loads(job_config)
+    HydraConfig.instance().set_config(cfg)
+    try:
+        ret = run_job(
+            hydra_context=hydra_context,
+            task_function=task_function,
+            config=cfg,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        if ret.status is JobStatus.FAILED:
+            error = ret._return_value
+            traceback.print_exception(type(error), error, error.__traceback__)
+            ret.return_value = JobFailedError(f"{_one_line(error)}.")
+    except SystemExit as stop:  # the app's own "bad config, exit 2" path
+        code = stop.code
+        if not isinstance(code, int) and code is not None:  # sys.exit("message"): Python prints it, exits 1
+            print(code, file=sys.stderr)
+            code = 1
+        if not code:
+            ret = job_return(cfg, JobStatus.COMPLETED, None)
+        else:
+            ret = job_return(cfg, JobStatus.FAILED, JobFailedError(f"it exited with code {code}."))
+    except Exception as error:  # failures around the task (saving configs, callbacks) still fail one job
+        traceback.print_exc()
+        ret = job_return(cfg, JobStatus.FAILED, JobFailedError(f"{_one_line(error)}."))
+    _write_result(ret, Path(result_path))
+
+
+def _redirect(fd: int, path: Path) -> None:
+    # At the file-descriptor level, so output of C extensions and subprocesses lands in the file too.
+    (sys.stdout if fd == 1 else sys.stderr).flush()
+    with open(path, "wb") as handle:
+        os.dup2(handle.fileno(), fd)
+
+
+def _write_result(ret: JobReturn, path: Path) -> None:
+    import cloudpickle
+
+    try:
+        payload = cloudpickle.dumps(ret)
+    except Exception as error:  # an unpicklable return value must not lose the job's status
+        ret.return_value = repr(ret._return_value) if ret.status is JobStatus.COMPLETED else JobFailedError(
+            f"{ret._return_value} (its return value could not be pickled: {_one_line(error)})"
+        )
+        payload = cloudpickle.dumps(ret)
+    partial = path.with_suffix(".partial")
+    partial.write_bytes(payload)
+    os.replace(partial, path)

@@ -1,0 +1,54 @@
+"""The `pool` launcher's settings (`hydra/launcher=pool`) and the `safe_dirname` resolver for sweep dirs."""
+
+# No `from __future__ import annotations`: Hydra's plugin scan runs this module before it is in
+# sys.modules, where dataclasses cannot resolve string annotations.
+import hashlib
+from dataclasses import dataclass
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+# ext4, xfs and most other file systems refuse names longer than 255 bytes.
+_MAX_NAME_BYTES = 255
+
+
+@dataclass
+class PoolLauncherConf:
+    _target_: str = "hydra_plugins.align_pool_launcher.pool_launcher.PoolLauncher"
+
+    # GPU ids to share out, as CUDA_VISIBLE_DEVICES takes them. null: every visible GPU
+    # (CUDA_VISIBLE_DEVICES if set, else `nvidia-smi -L`, else none); []: run on CPU slots.
+    devices: Optional[list[str]] = None
+    # Devices per job: a job gets this many ids in CUDA_VISIBLE_DEVICES and starts one process per id.
+    gpus_per_job: int = 1
+    # Jobs at once when there are no devices. Each gets OMP_NUM_THREADS = cores / cpu_slots
+    # (unless you set OMP_NUM_THREADS), since CPU training already uses every core it can.
+    cpu_slots: int = 1
+    # Skip a job whose directory holds `result_file` and whose .hydra/overrides.yaml matches.
+    skip_complete: bool = True
+    result_file: str = "metrics.json"
+    # null: a job returns its whole metrics dict. A key (e.g. eval_rewards/accuracies): the job
+    # returns that one number, which is what Optuna and other sweepers optimise.
+    return_metric: Optional[str] = None
+
+
+def safe_dirname(name: str) -> str:
+    """One directory level for any override string: `/` becomes `_`, too-long names get a hash tail.
+
+    Used as `hydra.sweep.subdir: ${safe_dirname:${hydra.job.override_dirname}}` so that
+    `experiment=pref_align_scan/zephyr` stays one level and long sweeps stay legal file names.
+    """
+    name = str(name).replace("/", "_").replace("\0", "")
+    if name in ("", ".", ".."):
+        return "default" if name == "" else name.replace(".", "_")
+    if len(name.encode()) <= _MAX_NAME_BYTES:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+    head = name.encode()[: _MAX_NAME_BYTES - len(digest) - 1].decode(errors="ignore")
+    return f"{head}-{digest}"
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="pool", node=PoolLauncherConf, provider="align")
+# Hydra's plugin scan executes this module again; replace=True keeps that harmless.
+OmegaConf.register_new_resolver("safe_dirname", safe_dirname, replace=True)

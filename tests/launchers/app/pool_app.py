@@ -1,0 +1,46 @@
+"""A small Hydra app for the launcher tests: sleeps, records its environment, writes metrics.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base=None, config_path=".", config_name="config")
+def app(cfg: DictConfig) -> dict:
+    start = time.time()
+    if cfg.fail:
+        sys.stderr.write(f"pool_app: error: value={cfg.value} is not allowed here.\n")
+        raise SystemExit(2)
+    time.sleep(float(cfg.seconds))
+    if cfg.crash:
+        os.kill(os.getpid(), signal.SIGKILL)
+    print(f"job {cfg.value} finished")
+    metrics = {
+        "value": cfg.value,
+        "score": float(cfg.value) * 2,
+        "pid": os.getpid(),
+        "start": start,
+        "end": time.time(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        "port": os.environ.get("ALIGN_MAIN_PROCESS_PORT", ""),
+        "master_port": os.environ.get("MASTER_PORT", ""),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
+    }
+    out = Path(HydraConfig.get().runtime.output_dir)
+    partial = out / "metrics.json.partial"
+    partial.write_text(json.dumps(metrics))
+    os.replace(partial, out / "metrics.json")
+    return metrics
+
+
+if __name__ == "__main__":
+    app()
