@@ -23,6 +23,12 @@ _FULL_ERROR = "HYDRA_FULL_ERROR"
 _SET_BY_ALIGN = "_ALIGN_SET_HYDRA_FULL_ERROR"
 
 register_configs()
+try:
+    # Hydra finds plugins by scanning the hydra_plugins namespace, which misses a package mapped by a
+    # setuptools editable install; importing it registers the `pool` launcher config either way.
+    import hydra_plugins.align_pool_launcher.config  # noqa: F401
+except ImportError:
+    pass
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)

@@ -42,13 +42,13 @@ class TinyBuild:
 class ModelConfig:
     name: str = "custom"
     # Hub id (org/name) or local directory; null builds the tiny model described by `build`.
-    name_or_path: Optional[str] = None
+    name_or_path: str | None = None
     revision: str = "main"
-    tokenizer_name_or_path: Optional[str] = None
+    tokenizer_name_or_path: str | None = None
     dtype: str = "auto"
     attn_implementation: str = "auto"
     trust_remote_code: bool = False
-    build: Optional[TinyBuild] = None
+    build: TinyBuild | None = None
 
 
 @dataclass
@@ -93,7 +93,7 @@ class PeftConfig:
 class TrackingConfig:
     name: str = "none"
     project: str = "align"
-    entity: Optional[str] = None
+    entity: str | None = None
     tags: list[str] = field(default_factory=list)
 
 
@@ -244,17 +244,21 @@ def _check_choices(cfg: DictConfig) -> None:
             raise _fail(f"{group}.{key}", value, "one of " + ", ".join(allowed))
 
 
-def _check_method(method: DictConfig) -> None:
-    kind_fields = trl_fields_for(method)
-    for key, (check, expected) in METHOD_RULES.items():
-        if key in method and not (method[key] is None and key in ("warmup_ratio",)):
-            value = method[key]
+def _check_rules(method: DictConfig, keys: Any) -> None:
+    for key in keys:
+        if key in method and key in METHOD_RULES:
+            check, expected = METHOD_RULES[key]
             try:
-                ok = check(value)
+                ok = check(method[key])
             except TypeError:
                 ok = False
             if not ok:
-                raise _fail(f"method.{key}", value, expected)
+                raise _fail(f"method.{key}", method[key], expected)
+
+
+def _check_method(method: DictConfig) -> None:
+    kind_fields = trl_fields_for(method)
+    _check_rules(method, METHOD_RULES)
     for key, spec in kind_fields.items():
         value = method.get(key)
         if spec["choices"] and value is not None:
@@ -346,6 +350,7 @@ def validate(cfg: DictConfig) -> None:
         raise _fail("method.trainer", cfg.method.trainer, "one of " + ", ".join(sorted(trainers)))
     _check_choices(cfg)
     _check_model(cfg.model)
+    _check_rules(cfg.method, RENAMED_FIELDS)
     with _writable(cfg.method):
         _translate_renamed(cfg.method)
         _normalise_method(cfg.method)

@@ -46,4 +46,4 @@ def exact_match(model: Any, tokenizer: Any, pairs: list[tuple[list[dict], str]])
     if not pairs:
         return 0.0
     predictions = generate_answers(model, tokenizer, [prompt for prompt, _ in pairs])
-    return sum(pred == answer for pred, (_, answer) in zip(predictions, pairs)) / len(pairs)
+    return sum(pred == answer for pred, (_, answer) in zip(predictions, pairs, strict=True)) / len(pairs)

@@ -12,7 +12,7 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
+import threading
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -102,10 +102,12 @@ def _prepare(launcher: Any, num: int, overrides: list[str]) -> _Job:
         return job
     job.config = cfg
     settings = launcher.settings
-    metrics = _complete_result(cfg, Path(job.row.job_dir), overrides, settings.result_file) if settings.skip_complete else None
+    metrics = None
+    if settings.skip_complete:
+        metrics = _complete_result(cfg, Path(job.row.job_dir), overrides, settings.result_file)
     if metrics is not None:
         job.ret = job_return(cfg, JobStatus.COMPLETED, metrics)
-        job.row.state, job.row.detail = "skipped", "complete result from an earlier run"
+        job.row.state = "skipped"
         _apply_return_metric(job, settings.return_metric)
     return job
 
@@ -120,12 +122,13 @@ def _job_dir(cfg: DictConfig) -> Path:
         HydraConfig.instance().cfg = previous
 
 
-def _complete_result(cfg: DictConfig, job_dir: Path, overrides: list[str], result_file: str) -> dict[str, Any] | None:
+def _complete_result(cfg: DictConfig, job_dir: Path, overrides: list[str], result_file: str) -> dict | None:
     """The job's metrics when its directory holds a result for exactly these overrides, else None."""
     result = job_dir / result_file
-    if cfg.hydra.output_subdir is None or not result.is_file():
+    if not result.is_file():
         return None
-    recorded = job_dir / str(cfg.hydra.output_subdir) / "overrides.yaml"
+    # With output_subdir null the app writes .hydra/ itself (align does, after validating).
+    recorded = job_dir / str(cfg.hydra.output_subdir or ".hydra") / "overrides.yaml"
     try:
         if sorted(map(str, OmegaConf.load(recorded))) != sorted(overrides):
             return None
@@ -148,11 +151,14 @@ def _refuse_shared_dirs(jobs: list[_Job]) -> None:
         seen[job.row.job_dir] = job.num
 
 
-def _log_plan(scheduler: Scheduler, devices: list[str], settings: Any, sweep_dir: Path, jobs: list[_Job]) -> None:
+def _log_plan(
+    scheduler: Scheduler, devices: list[str], settings: Any, sweep_dir: Path, jobs: list[_Job]
+) -> None:
     if scheduler.uses_gpus:
         where = f"{scheduler.slots} at a time on GPUs {','.join(devices)}, {settings.gpus_per_job} per job"
         if scheduler.idle_devices:
-            log.warning(f"{scheduler.idle_devices} of {len(devices)} devices stay idle: not a multiple of gpus_per_job")
+            idle = scheduler.idle_devices
+            log.warning(f"{idle} of {len(devices)} devices stay idle: not a multiple of gpus_per_job")
     else:
         where = f"{scheduler.slots} at a time on CPU slots (no GPU; hydra.launcher.cpu_slots)"
     log.info(f"Pool launcher: {len(jobs)} jobs, {where}; sweep output dir: {sweep_dir}")
@@ -170,24 +176,45 @@ def _run(launcher: Any, jobs: dict[int, _Job], scheduler: Scheduler, progress: P
     threads = _threads_per_job(scheduler)
     scratch = Path(tempfile.mkdtemp(prefix="align-pool-"))
     try:
-        while not scheduler.done:
-            for num, devices in scheduler.start_ready():
-                _start(context, jobs[num], devices, shared, scratch, threads, jobs.values())
-            progress.update()
-            running = {jobs[num].process.sentinel: jobs[num] for num in scheduler.running}
-            for sentinel in wait(list(running), timeout=_TICK_S):
-                job = running[sentinel]
-                _collect(job, launcher.settings.return_metric)
-                scheduler.finish(job.num)
-                progress.event(f"#{job.num} {job.row.state}: {job.row.overrides}  {job.row.detail}".rstrip())
+        with _sigterm_raises():
+            while not scheduler.done:
+                for num, devices in scheduler.start_ready():
+                    ports = {jobs[other].port for other in scheduler.running}
+                    _start(context, jobs[num], devices, shared, scratch, threads, ports)
+                progress.update()
+                running = {jobs[num].process.sentinel: jobs[num] for num in scheduler.running}
+                for sentinel in wait(list(running), timeout=_TICK_S):
+                    job = running[sentinel]
+                    _collect(job, launcher.settings.return_metric)
+                    scheduler.finish(job.num)
+                    progress.event(
+                        f"#{job.num} {job.row.state}: {job.row.overrides}  {job.row.detail}".rstrip()
+                    )
     except BaseException:
-        # Ctrl-C or a launcher bug: leave no orphan jobs holding GPUs.
+        # Ctrl-C, SIGTERM or a launcher bug: leave no orphan jobs holding GPUs.
         for num in scheduler.running:
             _stop(jobs[num].process)
         raise
     finally:
         progress.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM (kill, a batch system) would end this process without cleanup: make it an exception."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _threads_per_job(scheduler: Scheduler) -> int | None:
@@ -197,11 +224,18 @@ def _threads_per_job(scheduler: Scheduler) -> int | None:
     return max(1, cores // scheduler.slots)
 
 
-def _start(context: Any, job: _Job, devices: tuple[str, ...], shared: bytes, scratch: Path, threads: int | None,
-           all_jobs: Any) -> None:
+def _start(
+    context: Any,
+    job: _Job,
+    devices: tuple[str, ...],
+    shared: bytes,
+    scratch: Path,
+    threads: int | None,
+    ports: set[int],
+) -> None:
     import cloudpickle
 
-    job.port = free_port({other.port for other in all_jobs if other.process is not None and other.process.is_alive()})
+    job.port = free_port(ports)
     env = {"ALIGN_MAIN_PROCESS_PORT": str(job.port), "MASTER_PORT": str(job.port), "PYTHONUNBUFFERED": "1"}
     if devices:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
@@ -264,7 +298,9 @@ def _apply_return_metric(job: _Job, key: str | None) -> None:
         return
     known = ", ".join(sorted(map(str, value))) if isinstance(value, Mapping) else type(value).__name__
     ret.status = JobStatus.FAILED
-    ret.return_value = JobFailedError(f"its result has no metric {key!r} (hydra.launcher.return_metric); it has: {known}.")
+    ret.return_value = JobFailedError(
+        f"its result has no metric {key!r} (hydra.launcher.return_metric): {known}."
+    )
     job.row.state, job.row.detail = "failed", str(ret._return_value)
 
 
@@ -390,8 +426,12 @@ def _write_result(ret: JobReturn, path: Path) -> None:
     try:
         payload = cloudpickle.dumps(ret)
     except Exception as error:  # an unpicklable return value must not lose the job's status
-        ret.return_value = repr(ret._return_value) if ret.status is JobStatus.COMPLETED else JobFailedError(
-            f"{ret._return_value} (its return value could not be pickled: {_one_line(error)})"
+        ret.return_value = (
+            repr(ret._return_value)
+            if ret.status is JobStatus.COMPLETED
+            else JobFailedError(
+                f"{ret._return_value} (its return value could not be pickled: {_one_line(error)})"
+            )
         )
         payload = cloudpickle.dumps(ret)
     partial = path.with_suffix(".partial")

@@ -4,7 +4,6 @@
 # sys.modules, where dataclasses cannot resolve string annotations.
 import hashlib
 from dataclasses import dataclass
-from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
@@ -19,7 +18,7 @@ class PoolLauncherConf:
 
     # GPU ids to share out, as CUDA_VISIBLE_DEVICES takes them. null: every visible GPU
     # (CUDA_VISIBLE_DEVICES if set, else `nvidia-smi -L`, else none); []: run on CPU slots.
-    devices: Optional[list[str]] = None
+    devices: list[str] | None = None
     # Devices per job: a job gets this many ids in CUDA_VISIBLE_DEVICES and starts one process per id.
     gpus_per_job: int = 1
     # Jobs at once when there are no devices. Each gets OMP_NUM_THREADS = cores / cpu_slots
@@ -30,7 +29,7 @@ class PoolLauncherConf:
     result_file: str = "metrics.json"
     # null: a job returns its whole metrics dict. A key (e.g. eval_rewards/accuracies): the job
     # returns that one number, which is what Optuna and other sweepers optimise.
-    return_metric: Optional[str] = None
+    return_metric: str | None = None
 
 
 def safe_dirname(name: str) -> str:

@@ -17,11 +17,13 @@ from omegaconf import DictConfig
 @hydra.main(version_base=None, config_path=".", config_name="config")
 def app(cfg: DictConfig) -> dict:
     start = time.time()
-    if cfg.fail:
-        sys.stderr.write(f"pool_app: error: value={cfg.value} is not allowed here.\n")
+    out = Path(HydraConfig.get().runtime.output_dir)
+    (out / "pid").write_text(str(os.getpid()))
+    if cfg.value < 0:
+        sys.stderr.write(f"pool_app: error: value={cfg.value} is negative; expected a value >= 0.\n")
         raise SystemExit(2)
     time.sleep(float(cfg.seconds))
-    if cfg.crash:
+    if cfg.value == cfg.crash_on:
         os.kill(os.getpid(), signal.SIGKILL)
     print(f"job {cfg.value} finished")
     metrics = {
@@ -35,7 +37,6 @@ def app(cfg: DictConfig) -> dict:
         "master_port": os.environ.get("MASTER_PORT", ""),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
     }
-    out = Path(HydraConfig.get().runtime.output_dir)
     partial = out / "metrics.json.partial"
     partial.write_text(json.dumps(metrics))
     os.replace(partial, out / "metrics.json")

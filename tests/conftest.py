@@ -1,0 +1,47 @@
+"""Shared test helpers: an isolated align cache (the tiny model builds once per session) and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def align_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test (and every `python -m align` it starts) uses one fresh cache directory."""
+    cache = tmp_path_factory.mktemp("align-cache")
+    os.environ["ALIGN_CACHE_DIR"] = str(cache)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    return cache
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """Environment for a subprocess that imports align from this checkout, whatever its cwd."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "launchers"), env.get("PYTHONPATH", "")])
+    env.pop("HYDRA_FULL_ERROR", None)
+    env.update(extra)
+    return env
+
+
+def run_align(*overrides: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+              timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m align OVERRIDES` in a subprocess; returns the completed process (never raises on rc)."""
+    return subprocess.run(
+        [sys.executable, "-m", "align", *overrides],
+        cwd=cwd or REPO,
+        env=env or cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,142 @@
+"""The composed config: every group option composes and validates; TRL's fields are keys; bad values are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from align.config import register_configs, trl_fields_for, validate
+from align.errors import ConfigError
+from align.paths import conf_dir
+from align.trl_fields import build_manifest, load_manifest, trl_fields
+
+GROUPS = ["model", "method", "data", "hardware", "peft", "tracking"]
+
+
+def compose_cfg(*overrides: str):
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+
+
+ALL_OPTIONS = [(group, option) for group in GROUPS for option in options(group)]
+
+
+def test_every_group_has_options():
+    assert all(options(group) for group in GROUPS)
+    assert {"sft", "dpo"} <= set(options("method"))
+
+
+@pytest.mark.parametrize(("group", "option"), ALL_OPTIONS, ids=[f"{g}={o}" for g, o in ALL_OPTIONS])
+def test_every_option_composes_and_validates(group: str, option: str):
+    cfg = compose_cfg(f"{group}={option}")
+    assert set(GROUPS) <= set(cfg.keys())
+    validate(cfg)
+    assert OmegaConf.is_struct(cfg[group])
+
+
+def test_default_is_the_embedded_tiny_setup():
+    cfg = compose_cfg()
+    assert cfg.model.name == "tiny" and cfg.model.name_or_path is None
+    assert cfg.method.name == "sft" and cfg.data.name == "arithmetic" and cfg.hardware.name == "auto"
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo"])
+def test_method_accepts_every_trl_field_under_trls_name(method: str):
+    cfg = compose_cfg(f"method={method}")
+    missing = set(trl_fields_for(cfg.method)) - set(cfg.method.keys())
+    assert not missing
+    assert {"learning_rate", "max_steps", "per_device_train_batch_size"} <= set(cfg.method.keys())
+
+
+def test_dpo_fields_include_beta_and_loss_type():
+    cfg = compose_cfg("method=dpo", "method.beta=0.3", "method.loss_type=hinge")
+    validate(cfg)
+    assert cfg.method.beta == 0.3 and list(cfg.method.loss_type) == ["hinge"]
+
+
+def test_manifest_matches_installed_trl():
+    """trl_fields.json must describe the TRL that is installed: regenerate with `python -m align.trl_fields`."""
+    assert build_manifest() == load_manifest()
+
+
+def test_tiny_tuning_applies_only_to_the_tiny_model():
+    tiny = compose_cfg("method=dpo")
+    real = compose_cfg("method=dpo", "model=zephyr")
+    assert tiny.method.learning_rate != trl_fields("dpo")["learning_rate"]["default"]
+    assert real.method.max_steps == trl_fields("dpo")["max_steps"]["default"]
+
+
+def test_command_line_beats_tuned_values():
+    assert compose_cfg("method=dpo", "method.learning_rate=0.123").method.learning_rate == 0.123
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "value"),
+    [("warmup_ratio", "warmup_steps", 0.1), ("max_seq_length", "max_length", 77)],
+)
+def test_renamed_handbook_fields_are_translated(old: str, new: str, value: float):
+    cfg = compose_cfg("method=sft", f"method.{old}={value}")
+    validate(cfg)
+    assert cfg.method[new] == value and cfg.method[old] is None
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("method.beta=-1", "method.beta"),
+        ("method.beta=0", "method.beta"),
+        ("method.learning_rate=-0.1", "method.learning_rate"),
+        ("method.max_steps=-5", "method.max_steps"),
+        ("method.per_device_train_batch_size=0", "method.per_device_train_batch_size"),
+        ("method.gradient_accumulation_steps=0", "method.gradient_accumulation_steps"),
+        ("method.num_train_epochs=0", "method.num_train_epochs"),
+        ("method.loss_type=hinj", "method.loss_type"),
+        ("method.lr_scheduler_type=cosin", "method.lr_scheduler_type"),
+        ("method.optim=adamw_tourch", "method.optim"),
+        ("method.label_smoothing=0.7", "method.label_smoothing"),
+        ("method.warmup_ratio=1.5", "method.warmup_ratio"),
+        ("method.output_dir=/tmp/x", "method.output_dir"),
+        ("method.loss_weights=[0.5,0.5]", "method.loss_weights"),
+        ("model.name_or_path=/nonexistent/model", "model.name_or_path"),
+        ("model.name_or_path=not/a/hub/id", "model.name_or_path"),
+        ("model.name_or_path=bad id with spaces", "model.name_or_path"),
+        ("model.dtype=float8", "model.dtype"),
+        ("hardware.device=tpu", "hardware.device"),
+        ("hardware.num_processes=0", "hardware.num_processes"),
+        ("data.num_train=0", "data.num_train"),
+        ("data.operations=[/]", "data.operations"),
+        ("peft.lora_dropout=1.5", "peft.lora_dropout"),
+        ("+method.no_such_field=1", "method.no_such_field"),
+    ],
+)
+def test_bad_values_name_the_key(override: str, key: str):
+    cfg = compose_cfg("method=dpo", override)
+    with pytest.raises(ConfigError) as raised:
+        validate(cfg)
+    message = str(raised.value)
+    assert key in message
+    assert "\n" not in message.strip()
+
+
+def test_unknown_key_suggests_the_closest_names():
+    cfg = compose_cfg("method=dpo", "+method.lerning_rate=1")
+    with pytest.raises(ConfigError, match="method.learning_rate"):
+        validate(cfg)
+
+
+def test_model_dir_without_config_is_rejected(tmp_path: Path):
+    cfg = compose_cfg(f"model.name_or_path={tmp_path}")
+    with pytest.raises(ConfigError, match="config.json"):
+        validate(cfg)
+
+
+def test_valid_hub_id_passes_validation_without_network():
+    validate(compose_cfg("model.name_or_path=HuggingFaceH4/zephyr-7b-beta"))
