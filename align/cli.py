@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from align.config import closest, register_configs, unknown_key_message
 from align.errors import AlignError
@@ -23,12 +24,12 @@ _FULL_ERROR = "HYDRA_FULL_ERROR"
 _SET_BY_ALIGN = "_ALIGN_SET_HYDRA_FULL_ERROR"
 
 register_configs()
-try:
-    # Hydra finds plugins by scanning the hydra_plugins namespace, which misses a package mapped by a
-    # setuptools editable install; importing it registers the `pool` launcher config either way.
-    import hydra_plugins.align_pool_launcher.config  # noqa: F401
-except ImportError:
-    pass
+OmegaConf.register_new_resolver("align_config_groups", lambda: config_groups_help(), replace=True)
+_CHECKOUT_LAUNCHERS = Path(__file__).resolve().parent.parent / "launchers"
+if _CHECKOUT_LAUNCHERS.is_dir() and str(_CHECKOUT_LAUNCHERS) not in sys.path:
+    # Hydra finds plugins by scanning the hydra_plugins namespace on sys.path; an editable install
+    # maps the launcher package in a way that scan misses, so a checkout puts launchers/ on the path.
+    sys.path.append(str(_CHECKOUT_LAUNCHERS))
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)
@@ -62,6 +63,15 @@ def main() -> None:
         sys.exit(2)
     finally:
         _restore_full_error_setting()
+
+
+def config_groups_help() -> str:
+    """`group: option, option` lines for --help, without the internal schema and tuning configs."""
+    lines = []
+    for group in sorted(p for p in conf_dir().iterdir() if p.is_dir() and p.name not in ("hydra", "tune")):
+        names = sorted(str(f.relative_to(group).with_suffix("")) for f in group.rglob("*.yaml"))
+        lines.append(f"{group.name}: {', '.join(names)}")
+    return "\n".join(lines)
 
 
 def _restore_full_error_setting() -> None:

@@ -18,7 +18,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
-from align.errors import ConfigError
+from align.errors import ConfigError, EnvironmentProblem
 from align.trl_fields import TRL_CONFIG_CLASSES, trl_fields
 
 # ---------------------------------------------------------------------------------------------- schema
@@ -57,7 +57,8 @@ class ArithmeticDataConfig:
 
     name: str = "arithmetic"
     num_train: int = 2000
-    num_test: int = 200
+    # Held out from every stage (rejection sampling draws fresh problems beyond both splits).
+    num_test: int = 1000
     max_operand: int = 99
     operations: list[str] = field(default_factory=lambda: ["+"])
     seed: int = 0
@@ -66,18 +67,68 @@ class ArithmeticDataConfig:
 
 
 @dataclass
+class FileDataConfig:
+    """Rows from a local JSON Lines file already in a TRL format, e.g. a rejection-sampling samples.jsonl."""
+
+    name: str = "file"
+    path: Optional[str] = None
+    # auto: detect from the columns; or one of sft, preference, unpaired, text.
+    format: str = "auto"
+    # Fraction of rows held out as the test split (0: train on every row, no evaluation).
+    test_size: float = 0.05
+    seed: int = 0
+
+
+@dataclass
+class RejectionSamplingConfig:
+    """Best-of-N sampling: `num_samples` completions per train prompt, best and worst kept as a preference pair.
+
+    Not a TRL trainer, so its keys are align's own, named like transformers' generation arguments.
+    """
+
+    name: str = "rejection_sampling"
+    trainer: str = "rejection_sampling"
+    num_samples: int = 8
+    # Sequence-classification model (path or Hub id) that scores completions; null scores by exact match
+    # with the data's reference completion (the verifiable reward of the arithmetic default).
+    reward_model: Optional[str] = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    # Completions generated per forward batch (prompts x num_samples).
+    generation_batch_size: int = 64
+    # Use the first num_prompts train prompts; null: all of them.
+    num_prompts: Optional[int] = None
+    seed: int = 42
+
+
+@dataclass
 class HardwareConfig:
+    """Where and how many processes train; multi-process options relaunch through accelerate."""
+
     name: str = "auto"
     # auto: CUDA when present, else CPU.
     device: str = "auto"
-    num_processes: int = 1
+    # no (one process), ddp, deepspeed (ZeRO stage `zero_stage`) or fsdp (FSDP2, full shard).
+    distributed: str = "no"
+    # Processes per machine; null means one per visible GPU for multi-process options.
+    num_processes: Optional[int] = None
     # auto: bf16 where the device supports it, else full precision. Explicit method.bf16/fp16 win.
     mixed_precision: str = "auto"
+    zero_stage: int = 3
+    offload_optimizer: bool = False
+    offload_params: bool = False
+    cpu_ram_efficient_loading: bool = False
+    # Multi-node: filled from SLURM's environment (SLURM_NNODES, SLURM_NODEID, nodelist) when null.
+    num_machines: Optional[int] = None
+    machine_rank: Optional[int] = None
+    main_process_ip: Optional[str] = None
+    main_process_port: Optional[int] = None
 
 
 @dataclass
 class PeftConfig:
-    """LoRA settings under peft's own names; `method: none` trains all weights."""
+    """LoRA settings under peft's own names; `method: none` trains all weights, `qlora` adds 4-bit NF4."""
 
     name: str = "none"
     method: str = "none"
@@ -91,9 +142,18 @@ class PeftConfig:
 
 @dataclass
 class TrackingConfig:
+    """Where metrics go besides metrics.json: W&B and/or TensorBoard, through the trainer's report_to."""
+
     name: str = "none"
+    # Any of wandb, tensorboard (both at once: tracking=wandb_tensorboard).
+    backends: list[str] = field(default_factory=list)
+    # W&B project and entity (team or user; null: the account's default entity).
     project: str = "align"
     entity: str | None = None
+    # W&B run group; null: the sweep directory (all jobs of a multirun share it), else the run directory.
+    group: Optional[str] = None
+    # W&B run name; null: the method and the job's swept overrides, e.g. dpo-beta=0.1.
+    run_name: Optional[str] = None
     tags: list[str] = field(default_factory=list)
 
 
@@ -140,6 +200,13 @@ def _method_schema(kind: str) -> type:
 
 
 METHOD_SCHEMAS = {kind: _method_schema(kind) for kind in TRL_CONFIG_CLASSES}
+for _schema in METHOD_SCHEMAS.values():
+    # Make the generated classes importable by name, so pickled configs (sweep jobs in their own
+    # processes) refer to these very classes instead of copies.
+    _schema.__module__ = __name__
+    globals()[_schema.__name__] = _schema
+# Method schemas that are align's own (no TRL config class behind them).
+OWN_METHOD_SCHEMAS = {"rejection_sampling": RejectionSamplingConfig}
 
 
 def register_configs() -> None:
@@ -148,8 +215,11 @@ def register_configs() -> None:
     cs.store(name="schema", node=AlignConfig)
     for kind, schema in METHOD_SCHEMAS.items():
         cs.store(group="method", name=f"base_{kind}", node=schema)
+    for kind, schema in OWN_METHOD_SCHEMAS.items():
+        cs.store(group="method", name=f"base_{kind}", node=schema)
     cs.store(group="model", name="base_model", node=ModelConfig)
     cs.store(group="data", name="base_arithmetic", node=ArithmeticDataConfig)
+    cs.store(group="data", name="base_file", node=FileDataConfig)
     cs.store(group="hardware", name="base_hardware", node=HardwareConfig)
     cs.store(group="peft", name="base_peft", node=PeftConfig)
     cs.store(group="tracking", name="base_tracking", node=TrackingConfig)
@@ -190,6 +260,13 @@ METHOD_RULES: dict[str, tuple[Any, str]] = {
     "desirable_weight": (_positive, "a positive weight"),
     "undesirable_weight": (_positive, "a positive weight"),
     "warmup_ratio": (lambda v: v is None or 0 <= v < 1, "a ratio in [0, 1)"),
+    # rejection_sampling
+    "num_samples": (lambda v: v >= 2, "an integer >= 2 (best and worst of at least two completions)"),
+    "temperature": (_positive, "a positive sampling temperature, e.g. 1.0"),
+    "top_p": (lambda v: 0 < v <= 1, "a probability in (0, 1]"),
+    "max_new_tokens": (_positive, "a positive number of tokens"),
+    "generation_batch_size": (_positive, "a positive integer"),
+    "num_prompts": (lambda v: v is None or v > 0, "a positive number of prompts, or null for all"),
 }
 
 _CHOICES = {
@@ -197,7 +274,8 @@ _CHOICES = {
     ("model", "attn_implementation"): ["auto", "eager", "sdpa", "flash_attention_2", "flash_attention_3"],
     ("hardware", "device"): ["auto", "cpu", "cuda"],
     ("hardware", "mixed_precision"): ["auto", "no", "bf16", "fp16"],
-    ("peft", "method"): ["none", "lora"],
+    ("hardware", "distributed"): ["no", "ddp", "deepspeed", "fsdp"],
+    ("peft", "method"): ["none", "lora", "qlora"],
 }
 
 
@@ -268,6 +346,8 @@ def _check_method(method: DictConfig) -> None:
                     near = closest(str(item), spec["choices"])
                     hint = f"Did you mean {' or '.join(near)}?" if near else ""
                     raise _fail(f"method.{key}", item, "one of " + ", ".join(spec["choices"]), hint)
+    if method.get("reward_model") is not None:
+        _check_model_path("method.reward_model", method.reward_model)
     if method.get("output_dir") is not None:
         raise _fail(
             "method.output_dir",
@@ -283,11 +363,13 @@ def _check_method(method: DictConfig) -> None:
 
 
 def trl_fields_for(method: DictConfig) -> dict[str, dict[str, Any]]:
-    """TRL field specs of the method's schema (found from its dataclass type)."""
+    """TRL field specs of the method's schema (found from its dataclass type); none for align's own methods."""
     schema = OmegaConf.get_type(method)
     for kind, cls in METHOD_SCHEMAS.items():
         if schema is cls:
             return trl_fields(kind)
+    if schema in OWN_METHOD_SCHEMAS.values():
+        return {}
     raise ConfigError(f"method.name={method.get('name')!r} does not extend a base_<kind> method schema.")
 
 
@@ -355,8 +437,7 @@ def validate(cfg: DictConfig) -> None:
         _translate_renamed(cfg.method)
         _normalise_method(cfg.method)
     _check_method(cfg.method)
-    if cfg.hardware.num_processes < 1:
-        raise _fail("hardware.num_processes", cfg.hardware.num_processes, "a positive number of processes")
+    _check_hardware(cfg)
     for key in ("num_train", "num_test"):
         if key in cfg.data and cfg.data[key] < 1:
             raise _fail(f"data.{key}", cfg.data[key], "a positive number of examples")
@@ -371,6 +452,108 @@ def validate(cfg: DictConfig) -> None:
     for key in ("r", "lora_alpha"):
         if cfg.peft[key] < 1:
             raise _fail(f"peft.{key}", cfg.peft[key], "a positive integer")
+    _check_tracking(cfg.tracking)
+
+
+# W&B rejects these characters in project and entity names, and longer groups and tags.
+_WANDB_NAME_FORBIDDEN = set("/\\#?%:")
+TRACKING_BACKENDS = ("wandb", "tensorboard")
+
+
+def _check_tracking(tracking: DictConfig) -> None:
+    """Backends that exist and are installed; project, entity, group and tags that W&B accepts."""
+    import importlib.util
+
+    backends = list(tracking.backends)
+    for backend in backends:
+        if backend not in TRACKING_BACKENDS:
+            near = closest(str(backend), list(TRACKING_BACKENDS))
+            hint = f"Did you mean {' or '.join(near)}?" if near else ""
+            raise _fail("tracking.backends", backend, "backends among " + ", ".join(TRACKING_BACKENDS), hint)
+        if importlib.util.find_spec(backend) is None:
+            raise EnvironmentProblem(
+                f"tracking.backends lists {backend}, which is not installed: pip install 'align[{backend}]' "
+                f"(or pip install {backend}), or choose tracking=none."
+            )
+    if len(set(backends)) != len(backends):
+        raise _fail("tracking.backends", backends, "each backend at most once")
+    for key in ("project", "entity"):
+        value = tracking[key]
+        if value is not None and (not str(value).strip() or _WANDB_NAME_FORBIDDEN & set(str(value))):
+            raise _fail(f"tracking.{key}", value, "a non-empty W&B name without / \\ # ? % :")
+    if tracking.group is not None and not 0 < len(tracking.group) <= 128:
+        raise _fail("tracking.group", tracking.group, "a W&B group name of 1 to 128 characters, or null")
+    for tag in tracking.tags:
+        if not 0 < len(str(tag)) <= 64:
+            raise _fail("tracking.tags", tag, "tags of 1 to 64 characters (W&B's limit)")
+
+
+def _check_hardware(cfg: DictConfig) -> None:
+    """Device, process counts and combinations that cannot work, caught before anything loads."""
+    import importlib.util
+
+    from align.hardware import visible_gpus
+
+    hw, peft = cfg.hardware, cfg.peft
+    for key in ("num_processes", "num_machines"):
+        if hw[key] is not None and hw[key] < 1:
+            raise _fail(f"hardware.{key}", hw[key], "a positive number, or null")
+    if hw.zero_stage not in (0, 1, 2, 3):
+        raise _fail("hardware.zero_stage", hw.zero_stage, "a DeepSpeed ZeRO stage: 0, 1, 2 or 3")
+    if hw.machine_rank is not None and not 0 <= hw.machine_rank < (hw.num_machines or 1):
+        raise _fail("hardware.machine_rank", hw.machine_rank, "a rank from 0 to hardware.num_machines - 1")
+    gpus = visible_gpus()
+    if hw.device == "cuda" and gpus == 0:
+        raise _fail("hardware.device", "cuda", "a device that exists: no CUDA GPU is visible", "Use hardware=cpu.")
+    if hw.num_processes is not None and gpus and hw.device != "cpu" and hw.num_processes > gpus:
+        raise _fail(
+            "hardware.num_processes", hw.num_processes, f"at most the {gpus} visible GPU(s) of this machine"
+        )
+    if hw.distributed == "fsdp" and (gpus == 0 or hw.device == "cpu"):
+        raise EnvironmentProblem(
+            f"hardware={hw.name} needs CUDA GPUs: accelerate turns FSDP on only for accelerator devices, "
+            "so on a CPU it would silently run plain data parallelism. Use hardware=ddp on this machine."
+        )
+    if hw.distributed == "ddp" and hw.num_processes is None and gpus == 0:
+        raise _fail(
+            "hardware.num_processes",
+            None,
+            f"a number of CPU processes for hardware={hw.name} on a machine without GPUs",
+            "For example hardware.num_processes=2.",
+        )
+    if hw.distributed == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+        raise EnvironmentProblem(
+            f"hardware={hw.name} needs DeepSpeed, which is not installed: pip install 'align[deepspeed]' "
+            "(or pip install deepspeed)."
+        )
+    if hw.distributed == "deepspeed" and gpus == 0 and (hw.num_processes or 1) * (hw.num_machines or 1) > 1:
+        raise _fail(
+            "hardware.num_processes",
+            hw.num_processes,
+            "1 for DeepSpeed without a GPU (its CPU backend runs one process here)",
+            "Use hardware=ddp or hardware=fsdp for several CPU processes.",
+        )
+    if peft.method == "qlora":
+        if gpus == 0 or hw.device == "cpu" or importlib.util.find_spec("bitsandbytes") is None:
+            raise EnvironmentProblem(
+                "peft=qlora loads the model in 4-bit NF4 through bitsandbytes, which needs a CUDA GPU and "
+                "the bitsandbytes package (pip install bitsandbytes). Use peft=lora on this machine."
+            )
+        if hw.distributed == "deepspeed" and hw.zero_stage == 3:
+            raise ConfigError(
+                "peft=qlora with hardware=zero3 is not supported: 4-bit weights cannot be sharded by ZeRO-3 "
+                "here. Use hardware=fsdp_qlora for several GPUs, or hardware=auto on one GPU."
+            )
+    if peft.method == "qlora" and peft.merge:
+        raise _fail("peft.merge", True, "false with peft=qlora: 4-bit weights cannot be merged into the model")
+    if hw.name == "fsdp_qlora" and peft.method != "qlora":
+        raise ConfigError("hardware=fsdp_qlora shards 4-bit QLoRA models; choose peft=qlora with it.")
+    attn = cfg.model.attn_implementation
+    if attn == "flash_attention_2" and (gpus == 0 or importlib.util.find_spec("flash_attn") is None):
+        raise EnvironmentProblem(
+            "model.attn_implementation=flash_attention_2 needs a CUDA GPU and the flash-attn package "
+            "(pip install flash-attn --no-build-isolation). Use model.attn_implementation=sdpa (or auto)."
+        )
 
 
 class _writable:

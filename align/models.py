@@ -87,3 +87,17 @@ def load_model(model: Any, on_cuda: bool, model_class: str = "AutoModelForCausal
         )
     except (OSError, ValueError) as error:
         raise _explain_load_failure("model", path, error) from None
+
+
+def quantization_config():
+    """4-bit NF4 with double quantisation and bf16 compute/storage (QLoRA; bf16 storage lets FSDP shard it)."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_quant_storage=torch.bfloat16,
+    )

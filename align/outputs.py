@@ -6,18 +6,26 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON to a temp file beside `path`, fsync it, then rename over `path`."""
+    _write_atomically(path, lambda handle: json.dump(data, handle, indent=2, sort_keys=True, default=str))
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write one JSON object per line (JSON Lines), atomically like write_json."""
+    _write_atomically(path, lambda handle: handle.write("\n".join(json.dumps(row, default=str) for row in rows)))
+
+
+def _write_atomically(path: Path, fill: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=str)
+            fill(handle)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -27,16 +35,12 @@ def write_json(path: Path, data: Any) -> None:
         raise
 
 
-def write_dir(path: Path, fill: Callable[[Path], None]) -> None:
-    """Let `fill` populate a staging directory, then swap it in as `path` (replacing an older one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-", dir=path.parent))
+def swap_in(staging: Path, path: Path) -> None:
+    """Make the complete directory `staging` become `path` by renames, replacing an older `path`."""
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
     try:
-        fill(staging)
         if path.exists():
             os.replace(path, old)
         os.replace(staging, path)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)

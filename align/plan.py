@@ -17,6 +17,8 @@ def describe(cfg: DictConfig, data_kind: str) -> str:
     data = _load(cfg, data_kind)
     train = data["train"]
     method = cfg.method
+    if "num_samples" in method:  # rejection sampling generates, it does not train
+        return _describe_sampling(cfg, len(train))
     world = cfg.hardware.num_processes
     effective = method.per_device_train_batch_size * method.gradient_accumulation_steps * world
     steps_per_epoch = math.ceil(len(train) / effective)
@@ -26,7 +28,7 @@ def describe(cfg: DictConfig, data_kind: str) -> str:
     lines = [
         f"Plan for method={method.name} (trainer {method.trainer}), model {model_path(cfg.model)}",
         f"  parameters:            {_parameter_count(cfg):,}",
-        f"  data:                  {cfg.data.name}, {len(train)} train / {len(data['test'])} test rows "
+        f"  data:                  {cfg.data.name}, {len(train)} train / {len(data.get('test') or [])} test rows "
         f"({data_kind} format)",
         f"  effective batch size:  {effective} = {method.per_device_train_batch_size} per device "
         f"x {method.gradient_accumulation_steps} accumulation x {world} process(es)",
@@ -67,3 +69,19 @@ def _parameter_count(cfg: DictConfig) -> int:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=cfg.model.trust_remote_code)
     return sum(p.numel() for p in model.parameters())
+
+
+def _describe_sampling(cfg: DictConfig, num_rows: int) -> str:
+    from align.models import model_path
+
+    method = cfg.method
+    prompts = min(num_rows, method.num_prompts or num_rows)
+    scorer = method.reward_model or "exact match with the data's reference completions"
+    return "\n".join([
+        f"Plan for method={method.name}, policy {model_path(cfg.model)}",
+        f"  prompts:               {prompts} from {cfg.data.name} (train split)",
+        f"  completions:           {prompts * method.num_samples:,} = {prompts} x {method.num_samples} samples, "
+        f"at most {method.max_new_tokens} new tokens, temperature {method.temperature}",
+        f"  scored by:             {scorer}",
+        "Dry run: nothing generated, nothing written.",
+    ])

@@ -6,6 +6,7 @@ versions, command), `align.log`, `metrics.json` and `model/` (written atomically
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -17,9 +18,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from align import tracking
 from align.config import validate
 from align.errors import AlignError
 from align.outputs import write_json
+from align.secrets import scrub, scrub_config, scrub_sweep_config
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise
     finally:
         _remove_if_empty(run_dir)
+    from align import hardware
+
+    if hardware.needs_launch(cfg.hardware):
+        hardware.launch(cfg.hardware, run_dir, list(hydra_cfg.overrides.task))
+        return json.loads((run_dir / "metrics.json").read_text())
     started = time.time()
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
@@ -54,6 +62,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     metrics.update(method=cfg.method.name, runtime_s=round(time.time() - started, 2))
     if is_main:
         write_json(run_dir / "metrics.json", metrics)
+        tracking.finish(cfg, run_dir, metrics)
         _print_summary(run_dir, metrics)
     return metrics
 
@@ -69,10 +78,11 @@ def _remove_if_empty(run_dir: Path) -> None:
 def _record_run(run_dir: Path, cfg: DictConfig, hydra_cfg: Any) -> None:
     hydra_dir = run_dir / ".hydra"
     hydra_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, hydra_dir / "config.yaml")
-    OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), hydra_dir / "hydra.yaml")
-    OmegaConf.save(OmegaConf.create(list(hydra_cfg.overrides.task)), hydra_dir / "overrides.yaml")
-    write_json(run_dir / "run_info.json", _provenance(cfg))
+    OmegaConf.save(scrub_config(cfg), hydra_dir / "config.yaml")
+    OmegaConf.save(scrub_config(OmegaConf.create({"hydra": hydra_cfg})), hydra_dir / "hydra.yaml")
+    OmegaConf.save(scrub_config(hydra_cfg.overrides.task), hydra_dir / "overrides.yaml")
+    write_json(run_dir / "run_info.json", scrub(_provenance(cfg)))
+    scrub_sweep_config(hydra_cfg)
 
 
 def _provenance(cfg: DictConfig) -> dict[str, Any]:

@@ -6,6 +6,7 @@ A method module reads top to bottom as: data -> trainer -> `run.finish(trainer)`
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,7 +16,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from align.config import RENAMED_FIELDS
-from align.outputs import write_dir, write_json
+from align.errors import ConfigError
+from align.outputs import swap_in, write_json
+from align import hardware, tracking
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +51,19 @@ class Run:
         return load_tokenizer(self.cfg.model)
 
     def model(self, model_class: str = "AutoModelForCausalLM", **extra: Any):
-        from align.models import load_model
+        from align.models import load_model, quantization_config
 
+        if model_class == "AutoModelForSequenceClassification":
+            extra.setdefault("num_labels", 1)  # a reward model: one scalar score per sequence
+
+        if self.cfg.peft.method == "qlora":
+            extra.setdefault("quantization_config", quantization_config())
         return load_model(self.cfg.model, self.on_cuda, model_class, **extra)
 
     def dataset(self, kind: str):
         from align.data import load_for_method
 
-        return load_for_method(self.cfg.data, kind)
+        return load_for_method(self.cfg.data, kind, self.cfg.method.name)
 
     def trl_args(self, config_class: type, **overrides: Any):
         """The TRL config for this run: every method.* value, with run-dir and hardware settings filled in."""
@@ -67,7 +75,10 @@ class Run:
                 values[new] = values[new] if values[new] is not None else values[old]
                 values[old] = None
         values["output_dir"] = str(self.run_dir / "checkpoints")
-        values["report_to"] = "none"
+        values.update(tracking.trainer_settings(self.cfg, self.run_dir))
+        for key, value in hardware.trainer_settings(self.cfg.hardware, self.on_cuda).items():
+            if values.get(key) is None:  # an explicit method.deepspeed / method.fsdp_config wins
+                values[key] = value
         values["use_cpu"] = values.get("use_cpu") or not self.on_cuda
         if values.get("bf16") is None and not values.get("fp16"):
             values["bf16"] = self._use_bf16()
@@ -84,10 +95,11 @@ class Run:
             return self.on_cuda and torch.cuda.is_bf16_supported()
         return precision == "bf16"
 
-    def peft_config(self):
+    def peft_config(self, task_type: str = "CAUSAL_LM"):
         peft = self.cfg.peft
         if peft.method == "none":
             return None
+        # lora and qlora both train LoRA adapters; qlora's 4-bit base comes from self.model().
         from peft import LoraConfig
 
         target = peft.target_modules
@@ -97,49 +109,74 @@ class Run:
             lora_dropout=peft.lora_dropout,
             target_modules=list(target) if OmegaConf.is_list(target) else target,
             bias=peft.bias,
-            task_type="CAUSAL_LM",
+            task_type=task_type,
         )
 
-    def trainer(self, trainer_class: type, config_class: type, data_kind: str, model: Any = None, **extra: Any):
-        """The usual TRL trainer: policy model, TRL args, train/test splits in `data_kind`, tokenizer, LoRA."""
+    def trainer(self, trainer_class: type, config_class: type, data_kind: str, model: Any = None,
+                model_class: str = "AutoModelForCausalLM", **extra: Any):
+        """The usual TRL trainer: `model_class` model, TRL args, train/test splits in `data_kind`, tokenizer, LoRA.
+
+        Data and TRL arguments come first, so wrong-kind data or settings TRL rejects stop the run before
+        any model loads; TRL's own checks (ValueError) become one-paragraph ConfigErrors.
+        """
         data = self.dataset(data_kind)
-        return trainer_class(
-            model=model if model is not None else self.model(),
-            args=self.trl_args(config_class),
-            train_dataset=data["train"],
-            eval_dataset=data["test"],
-            processing_class=self.tokenizer,
-            peft_config=self.peft_config(),
-            **extra,
-        )
+        task_type = "SEQ_CLS" if model_class == "AutoModelForSequenceClassification" else "CAUSAL_LM"
+        try:
+            args = self.trl_args(config_class)
+            return trainer_class(
+                model=model if model is not None else self.model(model_class),
+                args=args,
+                train_dataset=data["train"],
+                eval_dataset=data.get("test"),
+                processing_class=self.tokenizer,
+                peft_config=self.peft_config(task_type),
+                **extra,
+            )
+        except ValueError as error:
+            reason = " ".join(str(error).split())
+            raise ConfigError(f"TRL's {trainer_class.__name__} rejected this run's method settings: {reason}") from None
 
     def finish(self, trainer: Any) -> dict[str, Any]:
-        """Train, evaluate, score exact match, save model/ atomically; return the run's metrics."""
+        """Train, evaluate, score exact match, save model/ atomically; return the run's metrics.
+
+        Every process takes part in evaluation, generation and saving (ZeRO-3 and FSDP gather the
+        sharded weights collectively); only the main process writes files.
+        """
         result = trainer.train()
         metrics: dict[str, Any] = {"train_loss": result.training_loss, "train_steps": result.global_step}
         if trainer.eval_dataset is not None:
             metrics.update(trainer.evaluate())
         metrics.update(self._exact_match(trainer.model))
+        self._save_model(trainer)
         if trainer.is_world_process_zero():
-            write_dir(self.run_dir / "model", lambda staging: self._save(trainer, staging))
             write_json(self.run_dir / "log_history.json", trainer.state.log_history)
         metrics["world_size"] = trainer.args.world_size
         return metrics
+
+    def _save_model(self, trainer: Any) -> None:
+        staging = self.run_dir / ".model.staging"
+        main = trainer.is_world_process_zero()
+        if main:
+            shutil.rmtree(staging, ignore_errors=True)
+        trainer.accelerator.wait_for_everyone()
+        model = trainer.model
+        if self.cfg.peft.method != "none" and self.cfg.peft.merge:
+            model = trainer.accelerator.unwrap_model(model).merge_and_unload()
+            if main:
+                model.save_pretrained(staging)
+        else:
+            trainer.save_model(str(staging))  # collective under ZeRO-3/FSDP; writes on the main process
+        trainer.accelerator.wait_for_everyone()
+        if main:
+            self.tokenizer.save_pretrained(staging)
+            swap_in(staging, self.run_dir / "model")
 
     def _exact_match(self, model: Any) -> dict[str, float]:
         from align.data import exact_match_set
         from align.evaluation import exact_match
 
         pairs = exact_match_set(self.cfg.data)
-        if not pairs:
+        if not pairs or not model.can_generate():  # a reward model scores, it does not answer
             return {}
         return {"eval_exact_match": exact_match(model, self.tokenizer, pairs)}
 
-    def _save(self, trainer: Any, target: Path) -> None:
-        model = trainer.model
-        if self.cfg.peft.method != "none" and self.cfg.peft.merge:
-            model = model.merge_and_unload()
-            model.save_pretrained(target)
-        else:
-            trainer.save_model(str(target))
-        self.tokenizer.save_pretrained(target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from align.config import register_configs, trl_fields_for, validate
-from align.errors import ConfigError
+from align.errors import AlignError, ConfigError
+from align.hardware import visible_gpus
 from align.paths import conf_dir
 from align.trl_fields import build_manifest, load_manifest, trl_fields
 
@@ -34,12 +36,28 @@ def test_every_group_has_options():
     assert {"sft", "dpo"} <= set(options("method"))
 
 
+# Options that need more than this CPU machine: extra overrides to compose a valid config, and whether
+# validation must refuse them here (no CUDA) with a message naming what they need.
+EXTRA = {
+    ("hardware", "ddp"): ["hardware.num_processes=2"],
+    ("hardware", "fsdp_qlora"): ["peft=qlora"],
+}
+NEEDS_CUDA = {("hardware", "fsdp"): "CUDA", ("hardware", "fsdp_qlora"): "CUDA", ("peft", "qlora"): "CUDA"}
+
+
 @pytest.mark.parametrize(("group", "option"), ALL_OPTIONS, ids=[f"{g}={o}" for g, o in ALL_OPTIONS])
 def test_every_option_composes_and_validates(group: str, option: str):
-    cfg = compose_cfg(f"{group}={option}")
+    cfg = compose_cfg(f"{group}={option}", *EXTRA.get((group, option), []))
     assert set(GROUPS) <= set(cfg.keys())
-    validate(cfg)
     assert OmegaConf.is_struct(cfg[group])
+    if (group, option) in NEEDS_CUDA and visible_gpus() == 0:
+        with pytest.raises(AlignError, match=NEEDS_CUDA[(group, option)]):
+            validate(cfg)
+    elif cfg.hardware.distributed == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+        with pytest.raises(AlignError, match="DeepSpeed"):
+            validate(cfg)
+    else:
+        validate(cfg)
 
 
 def test_default_is_the_embedded_tiny_setup():

@@ -2,7 +2,9 @@
 
 Formats (TRL's conversational ones): `sft` prompt/completion, `preference` prompt/chosen/rejected whose
 rejected answer is wrong, `unpaired` prompt/completion/label, and `text` for continued pretraining.
-The test split is disjoint from train; its answers give the exact-match metric.
+The test split is disjoint from train; its answers give the exact-match metric. `prompt` (what rejection
+sampling asks for) gives fresh problems outside both splits, their answers kept as references, so that
+sampling labels problems the SFT stage never saw, as the handbook samples new prompts.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def wrong_answer(answer: str, rng: random.Random) -> str:
 
 def _row(question: str, answer: str, kind: str, rng: random.Random, index: int) -> dict[str, Any]:
     prompt = [{"role": "user", "content": question}]
-    if kind == "sft":
+    if kind in ("sft", "prompt"):  # prompts for sampling keep the reference answer as their completion
         return {"prompt": prompt, "completion": [{"role": "assistant", "content": answer}]}
     if kind == "preference":
         return {
@@ -67,11 +69,24 @@ def split_problems(data: Any) -> tuple[list[tuple[str, str]], list[tuple[str, st
     return pool[: data.num_train], pool[data.num_train : needed]
 
 
+def fresh_problems(data: Any) -> list[tuple[str, str]]:
+    """Every problem in neither split, in the same deterministic order."""
+    fresh = problems(data.max_operand, list(data.operations), data.seed)[data.num_train + data.num_test :]
+    if not fresh:
+        raise ValueError(
+            f"No problems are left for sampling prompts: data.num_train + data.num_test use all of them for "
+            f"data.max_operand={data.max_operand}; raise max_operand or lower the counts."
+        )
+    return fresh
+
+
 def load(data: Any, kind: str):
-    """DatasetDict(train, test) in the format `kind`."""
+    """DatasetDict(train, test) in the format `kind`; for `prompt`, train holds fresh problems."""
     from datasets import Dataset, DatasetDict
 
     train, test = split_problems(data)
+    if kind == "prompt":
+        train = fresh_problems(data)
     rng = random.Random(data.seed + 1)
     splits = {
         name: Dataset.from_list([_row(q, a, kind, rng, i) for i, (q, a) in enumerate(rows)])

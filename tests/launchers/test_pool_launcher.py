@@ -19,7 +19,7 @@ from hydra.test_utils.launcher_common_tests import IntegrationTestSuite, Launche
 from hydra.test_utils.test_utils import TSweepRunner
 from hydra_plugins.align_pool_launcher.pool_launcher import PoolLauncher
 
-from tests.launchers.app.pool_app import app
+from tests.launchers.app.pool_app import task
 from tests.launchers.pool_helpers import APP, metrics, run_app
 
 
@@ -137,7 +137,7 @@ def _sweep(hydra_sweep_runner: TSweepRunner, tmp_path: Path, *overrides: str):
     return hydra_sweep_runner(
         calling_file=str(APP),
         calling_module=None,
-        task_function=app.__wrapped__,
+        task_function=task,
         config_path=".",
         config_name="config",
         overrides=["hydra.launcher.cpu_slots=2", "seconds=0", *overrides],
@@ -169,9 +169,7 @@ def test_missing_return_metric_fails_the_job(tmp_path: Path):
 def test_sigterm_stops_running_jobs(tmp_path: Path):
     sweep = tmp_path / "S"
     args = [sys.executable, str(APP), "-m", "value=1,2,3", "seconds=60", "hydra.launcher.cpu_slots=2"]
-    parent = subprocess.Popen(
-        [*args, f"hydra.sweep.dir={sweep}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    parent = subprocess.Popen([*args, f"hydra.sweep.dir={sweep}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     pid_files = [sweep / "seconds=60,value=1" / "pid", sweep / "seconds=60,value=2" / "pid"]
     deadline = time.monotonic() + 30
     while not all(p.is_file() and p.read_text() for p in pid_files):
@@ -184,3 +182,20 @@ def test_sigterm_stops_running_jobs(tmp_path: Path):
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid_file.read_text()), 0)
     assert not (sweep / "seconds=60,value=3").exists(), "the queued job never started"
+
+
+@pytest.mark.slow
+def test_align_sweep_isolates_a_bad_config_and_reruns_only_it(tmp_path: Path):
+    from tests.conftest import run_align
+
+    args = ["-m", "method=dpo", "method.beta=0.1,-1", "method.max_steps=2", "hydra.launcher.cpu_slots=2"]
+    args.append(f"hydra.sweep.dir={tmp_path / 'S'}")
+    first = run_align(*args, cwd=tmp_path)
+    assert first.returncode != 0
+    assert [p.parent.name for p in (tmp_path / "S").glob("*/metrics.json")] == [
+        "method.beta=0.1,method.max_steps=2,method=dpo"
+    ], first.stderr
+    assert "1 done, 0 skipped, 1 failed" in first.stderr and "method.beta" in first.stderr
+    again = run_align(*args, cwd=tmp_path)
+    assert again.returncode != 0
+    assert "skipped: complete result in" in again.stdout and "0 done, 1 skipped, 1 failed" in again.stderr

@@ -52,6 +52,7 @@ class _Job:
     process: Any = None
     port: int = 0
     result_path: Path = field(default_factory=Path)
+    same_as: _Job | None = None  # an identical job earlier in this batch (Optuna may ask twice)
 
 
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
@@ -65,7 +66,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
 
     devices = visible_devices() if settings.devices is None else [str(d) for d in settings.devices]
     jobs = [_prepare(launcher, initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
-    _refuse_shared_dirs(jobs)
+    _share_identical_jobs(jobs)
     todo = [job for job in jobs if job.row.state == "queued"]
     scheduler = Scheduler([job.num for job in todo], devices, settings.gpus_per_job, settings.cpu_slots)
     _log_plan(scheduler, devices, settings, sweep_dir, jobs)
@@ -73,6 +74,10 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     progress = Progress([job.row for job in jobs])
     if todo:
         _run(launcher, {job.num: job for job in todo}, scheduler, progress)
+    for job in jobs:
+        if job.same_as is not None:
+            job.ret, job.row.state = copy.copy(job.same_as.ret), job.same_as.row.state
+            job.row.detail = f"same overrides as #{job.same_as.num}: {job.same_as.row.detail}".rstrip(": ")
     progress.close()
     sys.stderr.write(progress.summary() + "\n")
     sys.stderr.flush()
@@ -138,22 +143,24 @@ def _complete_result(cfg: DictConfig, job_dir: Path, overrides: list[str], resul
     return metrics if isinstance(metrics, dict) else None
 
 
-def _refuse_shared_dirs(jobs: list[_Job]) -> None:
-    seen: dict[str, int] = {}
+def _share_identical_jobs(jobs: list[_Job]) -> None:
+    """Identical jobs run once and share the result; different jobs must not share a directory."""
+    seen: dict[str, _Job] = {}
     for job in jobs:
         if job.config is None:
             continue
-        if job.row.job_dir in seen:
+        first = seen.setdefault(job.row.job_dir, job)
+        if first is job:
+            continue
+        if sorted(first.overrides) != sorted(job.overrides):
             raise JobFailedError(
-                f"Jobs #{seen[job.row.job_dir]} and #{job.num} would share the directory {job.row.job_dir}. "
+                f"Jobs #{first.num} and #{job.num} would share the directory {job.row.job_dir}. "
                 "hydra.sweep.subdir must differ per job, e.g. ${safe_dirname:${hydra.job.override_dirname}}."
             )
-        seen[job.row.job_dir] = job.num
+        job.same_as, job.row.state = first, "skipped"
 
 
-def _log_plan(
-    scheduler: Scheduler, devices: list[str], settings: Any, sweep_dir: Path, jobs: list[_Job]
-) -> None:
+def _log_plan(scheduler: Scheduler, devices: list[str], settings: Any, sweep_dir: Path, jobs: list[_Job]) -> None:
     if scheduler.uses_gpus:
         where = f"{scheduler.slots} at a time on GPUs {','.join(devices)}, {settings.gpus_per_job} per job"
         if scheduler.idle_devices:
@@ -164,7 +171,8 @@ def _log_plan(
     log.info(f"Pool launcher: {len(jobs)} jobs, {where}; sweep output dir: {sweep_dir}")
     for job in jobs:
         note = {"skipped": f" -- skipped: complete result in {job.row.job_dir}", "failed": " -- cannot run"}
-        log.info(f"\t#{job.num} : {job.row.overrides}{note.get(job.row.state, '')}")
+        shown = f" -- same overrides as #{job.same_as.num}" if job.same_as else note.get(job.row.state, "")
+        log.info(f"\t#{job.num} : {job.row.overrides}{shown}")
 
 
 def _run(launcher: Any, jobs: dict[int, _Job], scheduler: Scheduler, progress: Progress) -> None:
@@ -187,9 +195,7 @@ def _run(launcher: Any, jobs: dict[int, _Job], scheduler: Scheduler, progress: P
                     job = running[sentinel]
                     _collect(job, launcher.settings.return_metric)
                     scheduler.finish(job.num)
-                    progress.event(
-                        f"#{job.num} {job.row.state}: {job.row.overrides}  {job.row.detail}".rstrip()
-                    )
+                    progress.event(f"#{job.num} {job.row.state}: {job.row.overrides}  {job.row.detail}".rstrip())
     except BaseException:
         # Ctrl-C, SIGTERM or a launcher bug: leave no orphan jobs holding GPUs.
         for num in scheduler.running:
@@ -298,9 +304,7 @@ def _apply_return_metric(job: _Job, key: str | None) -> None:
         return
     known = ", ".join(sorted(map(str, value))) if isinstance(value, Mapping) else type(value).__name__
     ret.status = JobStatus.FAILED
-    ret.return_value = JobFailedError(
-        f"its result has no metric {key!r} (hydra.launcher.return_metric): {known}."
-    )
+    ret.return_value = JobFailedError(f"its result has no metric {key!r} (hydra.launcher.return_metric): {known}.")
     job.row.state, job.row.detail = "failed", str(ret._return_value)
 
 
@@ -429,9 +433,7 @@ def _write_result(ret: JobReturn, path: Path) -> None:
         ret.return_value = (
             repr(ret._return_value)
             if ret.status is JobStatus.COMPLETED
-            else JobFailedError(
-                f"{ret._return_value} (its return value could not be pickled: {_one_line(error)})"
-            )
+            else JobFailedError(f"{ret._return_value} (its return value could not be pickled: {_one_line(error)})")
         )
         payload = cloudpickle.dumps(ret)
     partial = path.with_suffix(".partial")

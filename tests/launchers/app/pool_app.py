@@ -14,8 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 
-@hydra.main(version_base=None, config_path=".", config_name="config")
-def app(cfg: DictConfig) -> dict:
+def task(cfg: DictConfig) -> dict:
     start = time.time()
     out = Path(HydraConfig.get().runtime.output_dir)
     (out / "pid").write_text(str(os.getpid()))
@@ -44,4 +43,6 @@ def app(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
-    app()
+    # Decorated here, not at import: hydra.main sets Hydra's process-wide version base, and tests
+    # import `task` next to Hydra's own launcher suites, which expect it unset.
+    hydra.main(version_base=None, config_path=".", config_name="config")(task)()

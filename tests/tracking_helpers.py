@@ -1,0 +1,158 @@
+"""Shared by test_tracking.py and test_report.py: one real tracked sweep per session, a reader for W&B's
+offline run files, and synthetic job directories for report edge cases."""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import cli_env, run_align
+
+# Set in the sweep's environment; none may appear in any file the sweep writes.
+SECRETS = {
+    "HF_TOKEN": "hf_secret123abcdef",
+    "WANDB_API_KEY": "wandbkey0123456789abcdef0123456789abcdef",
+    "MY_SERVICE_TOKEN": "svc-token-5f3a9c2e71",
+}
+# Small enough to train and evaluate in seconds on a CPU.
+TINY_RUN = ("method.max_steps=4", "data.num_test=32", "data.num_exact_match=4")
+# Hydra's basic launcher runs both jobs in one process (the pool launcher has its own tests).
+SWEEP = ("-m", "method=dpo", "method.beta=0.1,0.5", *TINY_RUN, "hydra/launcher=basic")
+
+
+@dataclass
+class OfflineRun:
+    id: str
+    group: str
+    name: str
+    job_type: str
+    project: str
+    tags: list[str]
+    config: dict[str, Any]
+    summary: dict[str, Any]
+
+
+_sweeps: dict[str, tuple[Path, Any]] = {}
+
+
+def tracked_sweep(root: Path) -> tuple[Path, Any]:
+    """`python -m align -m method=dpo method.beta=0.1,0.5 ... tracking=wandb_tensorboard` once per session.
+
+    `method.hub_token` reads a secret from the environment, so the resolved value passes through the
+    trainer's arguments and the W&B config.
+    """
+    if "sweep" not in _sweeps:
+        sweep_dir = root / "S"
+        done = run_align(
+            *SWEEP,
+            "tracking=wandb_tensorboard",
+            "method.hub_token=${oc.env:MY_SERVICE_TOKEN}",
+            f"hydra.sweep.dir={sweep_dir}",
+            cwd=root,
+            env=cli_env(WANDB_MODE="offline", **SECRETS),
+        )
+        _sweeps["sweep"] = (sweep_dir, done)
+    return _sweeps["sweep"]
+
+
+def offline_runs(root: Path) -> list[OfflineRun]:
+    """Every offline W&B run under `root`, read from its run-<id>.wandb file (W&B's record log)."""
+    return [read_offline_run(path) for path in sorted(root.rglob("offline-run-*/run-*.wandb"))]
+
+
+def read_offline_run(path: Path) -> OfflineRun:
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    run = None
+    config: dict[str, Any] = {}
+    summary: dict[str, Any] = {}
+    for raw in _log_records(path.read_bytes()):
+        record = pb.Record()
+        record.ParseFromString(raw)
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run = record.run
+            config.update({item.key: json.loads(item.value_json) for item in run.config.update})
+        elif kind == "config":
+            config.update({item.key: json.loads(item.value_json) for item in record.config.update})
+        elif kind == "summary":
+            for item in record.summary.update:
+                summary[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+    assert run is not None, f"{path} has no run record"
+    return OfflineRun(
+        run.run_id, run.run_group, run.display_name, run.job_type, run.project, list(run.tags), config, summary
+    )
+
+
+def _log_records(data: bytes) -> list[bytes]:
+    """W&B's .wandb file: a 7-byte header, then LevelDB-log style records in 32 KiB blocks."""
+    assert data[:4] == b":W&B", "not a W&B transaction log"
+    block, header = 32768, 7
+    records, pending, pos = [], b"", header
+    while pos + header <= len(data):
+        if block - pos % block < header:  # a block's tail too short for a header is padding
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + header])
+        chunk, pos = data[pos + header : pos + header + length], pos + header + length
+        if kind == 1:  # full
+            records.append(chunk)
+        elif kind == 2:  # first
+            pending = chunk
+        elif kind == 3:  # middle
+            pending += chunk
+        elif kind == 4:  # last
+            records.append(pending + chunk)
+        else:
+            break
+    return records
+
+
+def files_containing(root: Path, needles: list[str]) -> dict[str, list[str]]:
+    """Which secrets appear in which files under `root` (bytes, so binary files count too)."""
+    found: dict[str, list[str]] = {}
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            hits = [n for n in needles if n.encode() in data]
+            if hits:
+                found[str(path.relative_to(root))] = hits
+    return found
+
+
+# ------------------------------------------------------------------------------- synthetic sweeps
+
+
+def write_multirun_yaml(
+    sweep_dir: Path, task: list[str], sweeper: str = "BasicSweeper", params: dict[str, str] | None = None
+) -> None:
+    """The part of Hydra's multirun.yaml that align.report reads."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    target = f"hydra._internal.core_plugins.basic_sweeper.{sweeper}"
+    config = {"hydra": {"sweeper": {"_target_": target, "params": params}, "overrides": {"task": task}}}
+    (sweep_dir / "multirun.yaml").write_text(yaml.safe_dump(config))
+
+
+def make_job(
+    sweep_dir: Path,
+    overrides: list[str],
+    metrics: dict[str, Any] | None = None,
+    stderr: str | None = None,
+    record_overrides: bool = True,
+) -> Path:
+    """A job directory named like Hydra's override_dirname, with what a finished or failed job leaves."""
+    job_dir = sweep_dir / ",".join(sorted(overrides))
+    job_dir.mkdir(parents=True)
+    if record_overrides:
+        (job_dir / ".hydra").mkdir()
+        (job_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if metrics is not None:
+        (job_dir / "metrics.json").write_text(json.dumps(metrics))
+    if stderr is not None:
+        (job_dir / "stderr.log").write_text(stderr)
+    return job_dir
