@@ -19,7 +19,10 @@ def describe(cfg: DictConfig, data_kind: str) -> str:
     method = cfg.method
     if "num_samples" in method:  # rejection sampling generates, it does not train
         return _describe_sampling(cfg, len(train))
-    world = cfg.hardware.num_processes
+    from align.hardware import resolved
+
+    settings = resolved(cfg.hardware)
+    world = settings["num_processes"] * settings["num_machines"]
     effective = method.per_device_train_batch_size * method.gradient_accumulation_steps * world
     steps_per_epoch = math.ceil(len(train) / effective)
     steps = method.max_steps if method.max_steps > 0 else math.ceil(steps_per_epoch * method.num_train_epochs)
