@@ -81,7 +81,7 @@ class FileDataConfig:
 
 @dataclass
 class RejectionSamplingConfig:
-    """Best-of-N sampling: `num_samples` completions per train prompt, best and worst kept as a preference pair.
+    """Best-of-N sampling: `num_samples` completions per prompt, best and worst kept as a preference pair.
 
     Not a TRL trainer, so its keys are align's own, named like transformers' generation arguments.
     """

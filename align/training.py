@@ -15,10 +15,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from align import hardware, tracking
 from align.config import RENAMED_FIELDS
 from align.errors import ConfigError
 from align.outputs import swap_in, write_json
-from align import hardware, tracking
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
 """The handbook pipeline on the embedded default: SFT -> rejection sampling -> DPO, as the README's commands.
 
-Runs the three `python -m align` commands, then scores held-out exact match (greedy answers to arithmetic
-problems no stage trained or sampled on) of the SFT model and of the DPO model. Last line:
-`gain +X.X points`. Usage: python bench/pipeline.py [--out DIR] [--sft OVERRIDE ...] [--rs ...] [--dpo ...]
+Runs the three `python -m align` commands (DPO with the RPO loss: sigmoid + NLL on the chosen answer),
+then scores held-out exact match (greedy answers to arithmetic problems no stage trained or sampled on)
+of the SFT model and of the DPO model. Last line: `gain +X.X points`. Figures: docs/performance.md.
+Usage: python bench/pipeline.py [--out DIR] [--sft OVERRIDE ...] [--rs ...] [--dpo ...]
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def main() -> None:
         "rejection sampling": align(
             "method=rejection_sampling", f"model.name_or_path={sft / 'model'}", f"hydra.run.dir={rs}", *args.rs
         ),
-        "dpo": align(
+        "dpo (rpo loss)": align(
             "method=rpo", "data=file", f"data.path={rs / 'samples.jsonl'}", f"model.name_or_path={sft / 'model'}",
             f"hydra.run.dir={dpo}", *args.dpo,
         ),

@@ -1,15 +1,17 @@
-"""Rejection sampling (best-of-N): sample `method.num_samples` completions per train prompt from the policy,
+"""Rejection sampling (best-of-N): sample `method.num_samples` completions per prompt from the policy,
 score them, and keep the best and the worst as a preference pair in `<run dir>/samples.jsonl`.
 
 Scores come from a reward model (`method.reward_model`, e.g. a `method=reward` run's model/) or, without
 one, from exact match with the data's reference completion: the verifiable reward of the arithmetic
-default. Prompts whose samples all score the same give no pair. Train on the pairs with
+default. Prompts come from the data's train split, or for the arithmetic default from fresh problems in
+neither split. Prompts whose samples all score the same give no pair. Train on the pairs with
 `method=dpo data=file data.path=<run dir>/samples.jsonl`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from statistics import mean
 from typing import Any
 
@@ -63,8 +65,9 @@ def train(run: Any) -> dict[str, Any]:
                 "score_rejected": own[lo],
                 "scores": own,
             })
-    write_jsonl(run.run_dir / "samples.jsonl", pairs)
-    log.info("Wrote %d preference pairs from %d prompts to %s", len(pairs), len(prompts), run.run_dir / "samples.jsonl")
+    if int(os.environ.get("RANK", "0")) == 0:  # every process samples the same; one writes
+        write_jsonl(run.run_dir / "samples.jsonl", pairs)
+    log.info("%d preference pairs from %d prompts in %s", len(pairs), len(prompts), run.run_dir / "samples.jsonl")
     return {
         "num_prompts": len(prompts),
         "num_samples": n,
