@@ -48,6 +48,8 @@ class ModelConfig:
     dtype: str = "auto"
     attn_implementation: str = "auto"
     trust_remote_code: bool = False
+    # Chat template: null uses the tokenizer's own; a named template (e.g. zephyr) or a Jinja string overrides it.
+    chat_template: Optional[str] = None
     build: TinyBuild | None = None
 
 
@@ -75,8 +77,40 @@ class FileDataConfig:
     # auto: detect from the columns; or one of sft, preference, unpaired, text.
     format: str = "auto"
     # Fraction of rows held out as the test split (0: train on every row, no evaluation).
-    test_size: float = 0.05
+    test_split_size: float = 0.05
     seed: int = 0
+    # Use at most this many rows (after shuffling with `seed`); null: all of them.
+    max_samples: Optional[int] = None
+
+
+@dataclass
+class DataSource:
+    """One source of a `data=mixture`: a Hub dataset id or a local file/directory."""
+
+    path: str = MISSING
+    # Fraction of this source's rows used, in (0, 1] (the handbook's dataset_mixer semantics).
+    weight: float = 1.0
+    split: str = "train"
+    # Split to evaluate on (e.g. test_prefs); null: hold out data.test_split_size of the train rows.
+    test_split: Optional[str] = None
+    # Hub dataset configuration (subset) name.
+    config: Optional[str] = None
+    # Keep only these columns (null: all).
+    columns: Optional[list[str]] = None
+    # auto: detect from the columns; or a format name to force.
+    format: str = "auto"
+    revision: Optional[str] = None
+
+
+@dataclass
+class MixtureDataConfig:
+    """Several weighted sources converted to one format and concatenated (the handbook's dataset_mixer)."""
+
+    name: str = "mixture"
+    sources: list[DataSource] = field(default_factory=list)
+    test_split_size: float = 0.05
+    seed: int = 0
+    max_samples: Optional[int] = None
 
 
 @dataclass
@@ -220,6 +254,7 @@ def register_configs() -> None:
     cs.store(group="model", name="base_model", node=ModelConfig)
     cs.store(group="data", name="base_arithmetic", node=ArithmeticDataConfig)
     cs.store(group="data", name="base_file", node=FileDataConfig)
+    cs.store(group="data", name="base_mixture", node=MixtureDataConfig)
     cs.store(group="hardware", name="base_hardware", node=HardwareConfig)
     cs.store(group="peft", name="base_peft", node=PeftConfig)
     cs.store(group="tracking", name="base_tracking", node=TrackingConfig)

@@ -35,7 +35,7 @@ def read_rows(path: str | None) -> list[dict[str, Any]]:
 
 
 def load(data: Any, kind: str, method: str | None = None):
-    """DatasetDict with `train` (and `test` when data.test_size leaves one) in the format `kind` wants."""
+    """DatasetDict with `train` (and `test` when data.test_split_size leaves one) in the format `kind` wants."""
     from datasets import Dataset, DatasetDict
 
     rows = read_rows(data.path)
@@ -53,8 +53,8 @@ def load(data: Any, kind: str, method: str | None = None):
             )
     fmt = formats.check(columns, kind, source, method)
     dataset = formats.convert(Dataset.from_list(rows), fmt, kind)
-    if not 0 <= data.test_size < 1:
-        raise DataError(f"Invalid value for data.test_size: {data.test_size}. Expected a fraction in [0, 1).")
-    if int(data.test_size * len(dataset)) < 1:
+    if not 0 <= data.test_split_size < 1:
+        raise DataError(f"Invalid value for data.test_split_size: {data.test_split_size}. Expected a fraction in [0, 1).")
+    if int(data.test_split_size * len(dataset)) < 1:
         return DatasetDict(train=dataset)
-    return DatasetDict(dataset.train_test_split(test_size=data.test_size, seed=data.seed))
+    return DatasetDict(dataset.train_test_split(test_split_size=data.test_split_size, seed=data.seed))

@@ -49,10 +49,10 @@ def test_every_kind_mismatch_is_a_data_error(tmp_path: Path, kind: str, rows: li
 
 def test_file_rows_keep_only_the_columns_the_method_uses(tmp_path: Path):
     rows = [{**PAIR_ROW, "score_chosen": 1.0, "score_rejected": 0.0}] * 20
-    data = load_for_method(file_data(write_jsonl(tmp_path / "pairs.jsonl", rows), test_size=0.1), "preference")
+    data = load_for_method(file_data(write_jsonl(tmp_path / "pairs.jsonl", rows), test_split_size=0.1), "preference")
     assert data["train"].column_names == ["prompt", "chosen", "rejected"]
     assert (len(data["train"]), len(data["test"])) == (18, 2)
-    assert "test" not in load_for_method(file_data(tmp_path / "pairs.jsonl", test_size=0.0), "preference")
+    assert "test" not in load_for_method(file_data(tmp_path / "pairs.jsonl", test_split_size=0.0), "preference")
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_file_rows_keep_only_the_columns_the_method_uses(tmp_path: Path):
         ("\n", {}, "has no rows"),
         ('{"prompt": "a", "completion": "b"}\n', {"format": "preference"}, "not those of data.format=preference"),
         ('{"prompt": "a", "completion": "b"}\n', {"format": "csv"}, "Invalid value for data.format"),
-        ('{"prompt": "a", "completion": "b"}\n', {"test_size": 1.5}, "Invalid value for data.test_size"),
+        ('{"prompt": "a", "completion": "b"}\n', {"test_split_size": 1.5}, "Invalid value for data.test_split_size"),
     ],
 )
 def test_bad_files_are_named(tmp_path: Path, content: str | None, values: dict, match: str):

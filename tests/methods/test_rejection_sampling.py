@@ -37,7 +37,7 @@ def test_reward_model_scores_samples_and_dpo_trains_on_them(reward_run: Path, tm
 
     dpo = train(
         tmp_path / "dpo", "method=dpo", "data=file", f"data.path={tmp_path / 'rs' / 'samples.jsonl'}",
-        "data.test_size=0.25", "method.max_steps=4",
+        "data.test_split_size=0.25", "method.max_steps=4",
     )
     assert dpo["method"] == "dpo" and dpo["train_steps"] == 4 and "eval_rewards/margins" in dpo
 
