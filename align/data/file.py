@@ -57,4 +57,4 @@ def load(data: Any, kind: str, method: str | None = None):
         raise DataError(f"Invalid value for data.test_split_size: {data.test_split_size}. Expected a fraction in [0, 1).")
     if int(data.test_split_size * len(dataset)) < 1:
         return DatasetDict(train=dataset)
-    return DatasetDict(dataset.train_test_split(test_split_size=data.test_split_size, seed=data.seed))
+    return DatasetDict(dataset.train_test_split(test_size=data.test_split_size, seed=data.seed))
