@@ -12,7 +12,7 @@ import pytest
 
 from align import report
 from tests.conftest import REPO, cli_env
-from tests.tracking_helpers import make_job, tracked_sweep, write_multirun_yaml
+from tests.tracking_helpers import make_job, write_multirun_yaml
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -138,14 +138,9 @@ def test_errors_are_one_paragraph_with_exit_2(tmp_path: Path, setup: str, args: 
         assert "Available metrics: eval_loss, eval_rewards/accuracies, train_loss." in done.stderr
 
 
-@pytest.fixture(scope="session")
-def sweep(tmp_path_factory: pytest.TempPathFactory):
-    return tracked_sweep(tmp_path_factory.mktemp("tracked"))
-
-
 @pytest.mark.slow
-def test_report_on_a_real_sweep(sweep):
-    sweep_dir, done = sweep
+def test_report_on_a_real_sweep(tracked_sweep):
+    sweep_dir, done = tracked_sweep
     assert done.returncode == 0, done.stderr[-3000:]
     result = subprocess.run(
         [sys.executable, "-m", "align.report", str(sweep_dir)],

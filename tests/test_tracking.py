@@ -21,7 +21,7 @@ from align.config import register_configs, validate
 from align.errors import ConfigError
 from align.paths import conf_dir
 from tests.conftest import cli_env, run_align
-from tests.tracking_helpers import SECRETS, TINY_RUN, files_containing, offline_runs, tracked_sweep
+from tests.tracking_helpers import SECRETS, TINY_RUN, files_containing, offline_runs
 
 
 def compose_cfg(*overrides: str):
@@ -164,14 +164,9 @@ def test_both_backends_at_once_compose():
 # ---------------------------------------------------------------------------------- a real sweep
 
 
-@pytest.fixture(scope="session")
-def sweep(tmp_path_factory: pytest.TempPathFactory):
-    return tracked_sweep(tmp_path_factory.mktemp("tracked"))
-
-
 @pytest.mark.slow
-def test_sweep_makes_one_offline_wandb_run_per_job_in_one_group(sweep):
-    sweep_dir, done = sweep
+def test_sweep_makes_one_offline_wandb_run_per_job_in_one_group(tracked_sweep):
+    sweep_dir, done = tracked_sweep
     assert done.returncode == 0, done.stderr[-3000:]
     runs = offline_runs(sweep_dir)
     assert len(runs) == 2
@@ -189,8 +184,8 @@ def test_sweep_makes_one_offline_wandb_run_per_job_in_one_group(sweep):
 
 
 @pytest.mark.slow
-def test_sweep_writes_tensorboard_events_per_job(sweep):
-    sweep_dir, _ = sweep
+def test_sweep_writes_tensorboard_events_per_job(tracked_sweep):
+    sweep_dir, _ = tracked_sweep
     jobs = [p for p in sweep_dir.iterdir() if (p / "metrics.json").is_file()]
     assert len(jobs) == 2
     for job in jobs:
@@ -198,8 +193,8 @@ def test_sweep_writes_tensorboard_events_per_job(sweep):
 
 
 @pytest.mark.slow
-def test_secrets_appear_nowhere_under_the_sweep(sweep):
-    sweep_dir, done = sweep
+def test_secrets_appear_nowhere_under_the_sweep(tracked_sweep):
+    sweep_dir, done = tracked_sweep
     assert done.returncode == 0, done.stderr[-3000:]
     assert files_containing(sweep_dir, list(SECRETS.values())) == {}
     assert not any(value in done.stdout + done.stderr for value in SECRETS.values())

@@ -37,27 +37,22 @@ class OfflineRun:
     summary: dict[str, Any]
 
 
-_sweeps: dict[str, tuple[Path, Any]] = {}
-
-
-def tracked_sweep(root: Path) -> tuple[Path, Any]:
-    """`python -m align -m method=dpo method.beta=0.1,0.5 ... tracking=wandb_tensorboard` once per session.
+def run_tracked_sweep(root: Path) -> tuple[Path, Any]:
+    """`python -m align -m method=dpo method.beta=0.1,0.5 ... tracking=wandb_tensorboard` into root/S.
 
     `method.hub_token` reads a secret from the environment, so the resolved value passes through the
-    trainer's arguments and the W&B config.
+    trainer's arguments and the W&B config. Run once per session by the `tracked_sweep` fixture (conftest).
     """
-    if "sweep" not in _sweeps:
-        sweep_dir = root / "S"
-        done = run_align(
-            *SWEEP,
-            "tracking=wandb_tensorboard",
-            "method.hub_token=${oc.env:MY_SERVICE_TOKEN}",
-            f"hydra.sweep.dir={sweep_dir}",
-            cwd=root,
-            env=cli_env(WANDB_MODE="offline", **SECRETS),
-        )
-        _sweeps["sweep"] = (sweep_dir, done)
-    return _sweeps["sweep"]
+    sweep_dir = root / "S"
+    done = run_align(
+        *SWEEP,
+        "tracking=wandb_tensorboard",
+        "method.hub_token=${oc.env:MY_SERVICE_TOKEN}",
+        f"hydra.sweep.dir={sweep_dir}",
+        cwd=root,
+        env=cli_env(WANDB_MODE="offline", **SECRETS),
+    )
+    return sweep_dir, done
 
 
 def offline_runs(root: Path) -> list[OfflineRun]:
