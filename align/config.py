@@ -540,16 +540,24 @@ def _check_hardware(cfg: DictConfig) -> None:
     gpus = visible_gpus()
     if hw.device == "cuda" and gpus == 0:
         raise _fail("hardware.device", "cuda", "a device that exists: no CUDA GPU is visible", "Use hardware=cpu.")
+    if hw.name == "fsdp_qlora" and peft.method != "qlora":
+        raise ConfigError("hardware=fsdp_qlora shards 4-bit QLoRA models; choose peft=qlora with it.")
+    if peft.method == "qlora":
+        if gpus == 0 or hw.device == "cpu" or importlib.util.find_spec("bitsandbytes") is None:
+            raise EnvironmentProblem(
+                "peft=qlora loads the model in 4-bit NF4 through bitsandbytes, which needs a CUDA GPU and "
+                "the bitsandbytes package (pip install bitsandbytes). Use peft=lora on this machine."
+            )
+        if hw.distributed == "deepspeed" and hw.zero_stage == 3:
+            raise ConfigError(
+                "peft=qlora with hardware=zero3 is not supported: 4-bit weights cannot be sharded by ZeRO-3 "
+                "here. Use hardware=fsdp_qlora for several GPUs, or hardware=auto on one GPU."
+            )
     if hw.num_processes is not None and gpus and hw.device != "cpu" and hw.num_processes > gpus:
         raise _fail(
             "hardware.num_processes", hw.num_processes, f"at most the {gpus} visible GPU(s) of this machine"
         )
-    if hw.distributed == "fsdp" and (gpus == 0 or hw.device == "cpu"):
-        raise EnvironmentProblem(
-            f"hardware={hw.name} needs CUDA GPUs: accelerate turns FSDP on only for accelerator devices, "
-            "so on a CPU it would silently run plain data parallelism. Use hardware=ddp on this machine."
-        )
-    if hw.distributed == "ddp" and hw.num_processes is None and gpus == 0:
+    if hw.distributed in ("ddp", "fsdp") and hw.num_processes is None and gpus == 0:
         raise _fail(
             "hardware.num_processes",
             None,
@@ -568,21 +576,8 @@ def _check_hardware(cfg: DictConfig) -> None:
             "1 for DeepSpeed without a GPU (its CPU backend runs one process here)",
             "Use hardware=ddp or hardware=fsdp for several CPU processes.",
         )
-    if peft.method == "qlora":
-        if gpus == 0 or hw.device == "cpu" or importlib.util.find_spec("bitsandbytes") is None:
-            raise EnvironmentProblem(
-                "peft=qlora loads the model in 4-bit NF4 through bitsandbytes, which needs a CUDA GPU and "
-                "the bitsandbytes package (pip install bitsandbytes). Use peft=lora on this machine."
-            )
-        if hw.distributed == "deepspeed" and hw.zero_stage == 3:
-            raise ConfigError(
-                "peft=qlora with hardware=zero3 is not supported: 4-bit weights cannot be sharded by ZeRO-3 "
-                "here. Use hardware=fsdp_qlora for several GPUs, or hardware=auto on one GPU."
-            )
     if peft.method == "qlora" and peft.merge:
         raise _fail("peft.merge", True, "false with peft=qlora: 4-bit weights cannot be merged into the model")
-    if hw.name == "fsdp_qlora" and peft.method != "qlora":
-        raise ConfigError("hardware=fsdp_qlora shards 4-bit QLoRA models; choose peft=qlora with it.")
     attn = cfg.model.attn_implementation
     if attn == "flash_attention_2" and (gpus == 0 or importlib.util.find_spec("flash_attn") is None):
         raise EnvironmentProblem(

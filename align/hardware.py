@@ -84,6 +84,23 @@ def needs_launch(hw: DictConfig) -> bool:
     return settings["num_processes"] * settings["num_machines"] > 1
 
 
+def single_process_rendezvous(hw: DictConfig) -> None:
+    """Give a one-process DeepSpeed run the torch.distributed environment a launcher would set.
+
+    Without it DeepSpeed falls back to MPI discovery (mpi4py) to find its one process.
+    """
+    if hw.distributed != "deepspeed" or inside_distributed_launch():
+        return
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for key, value in {"RANK": 0, "LOCAL_RANK": 0, "WORLD_SIZE": 1, "LOCAL_WORLD_SIZE": 1,
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}.items():
+        os.environ.setdefault(key, str(value))
+
+
 def deepspeed_config(hw: DictConfig) -> dict[str, Any]:
     """A DeepSpeed ZeRO config whose batch, precision and clipping values come from TRL's args ("auto")."""
 
@@ -115,12 +132,12 @@ def trainer_settings(hw: DictConfig, on_cuda: bool) -> dict[str, Any]:
     if hw.distributed == "deepspeed":
         return {"deepspeed": deepspeed_config(hw)}
     if hw.distributed == "fsdp":
-        fsdp = "full_shard auto_wrap" + (" offload" if hw.offload_params else "")
         return {
-            "fsdp": fsdp,
-            "fsdp_config": {
+            "fsdp": True,
+            "fsdp_config": {  # FSDP2, full shard (reshard after forward), one unit per transformer layer
                 "version": 2,
                 "reshard_after_forward": True,
+                "cpu_offload": hw.offload_params,
                 "cpu_ram_efficient_loading": hw.cpu_ram_efficient_loading,
                 "state_dict_type": "FULL_STATE_DICT",
             },
@@ -180,3 +197,24 @@ def launch(hw: DictConfig, run_dir: Path, overrides: list[str]) -> None:
             f"{run_dir / 'align.log'}. Rerun by hand with: {by_hand}"
         )
 
+
+
+def enable_fsdp_on_cpu(args: Any) -> None:
+    """Let the Trainer shard with FSDP2 across CPU processes (gloo), as it does across GPUs.
+
+    accelerate turns FSDP on only for accelerator devices and would silently fall back to plain data
+    parallelism on CPUs. torch's FSDP2 itself runs on CPU, so the shared accelerator state is created
+    here first with FSDP selected; the Trainer's Accelerator then reuses it.
+    """
+    from accelerate import Accelerator, FullyShardedDataParallelPlugin
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+
+    _ = args.device  # TrainingArguments set up (and reset) accelerate's state on first use: do that first
+    plugin = FullyShardedDataParallelPlugin(**args.fsdp_plugin_args)
+    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "no"
+    state = Accelerator(cpu=True, mixed_precision=precision, fsdp_plugin=plugin).state
+    state.fsdp_plugin = plugin
+    # every AcceleratorState() copies the process-level state, so both say FSDP
+    PartialState().distributed_type = state.distributed_type = DistributedType.FSDP
+    log.info("FSDP2 on CPU: %d processes over gloo, parameters sharded per transformer layer", state.num_processes)

@@ -51,6 +51,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if hardware.needs_launch(cfg.hardware):
         hardware.launch(cfg.hardware, run_dir, list(hydra_cfg.overrides.task))
         return json.loads((run_dir / "metrics.json").read_text())
+    hardware.single_process_rendezvous(cfg.hardware)
     started = time.time()
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:

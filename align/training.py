@@ -123,6 +123,12 @@ class Run:
         task_type = "SEQ_CLS" if model_class == "AutoModelForSequenceClassification" else "CAUSAL_LM"
         try:
             args = self.trl_args(config_class)
+        except ValueError as error:
+            reason = _one_line(error)
+            raise ConfigError(f"TRL's {config_class.__name__} rejected this run's method settings: {reason}") from None
+        if self.cfg.hardware.distributed == "fsdp" and not self.on_cuda and hardware.inside_distributed_launch():
+            hardware.enable_fsdp_on_cpu(args)
+        try:
             return trainer_class(
                 model=model if model is not None else self.model(model_class),
                 args=args,
@@ -133,7 +139,7 @@ class Run:
                 **extra,
             )
         except ValueError as error:
-            reason = " ".join(str(error).split())
+            reason = _one_line(error)
             raise ConfigError(f"TRL's {trainer_class.__name__} rejected this run's method settings: {reason}") from None
 
     def finish(self, trainer: Any) -> dict[str, Any]:
@@ -180,3 +186,7 @@ class Run:
             return {}
         return {"eval_exact_match": exact_match(model, self.tokenizer, pairs)}
 
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())

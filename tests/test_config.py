@@ -40,9 +40,10 @@ def test_every_group_has_options():
 # validation must refuse them here (no CUDA) with a message naming what they need.
 EXTRA = {
     ("hardware", "ddp"): ["hardware.num_processes=2"],
+    ("hardware", "fsdp"): ["hardware.num_processes=2"],
     ("hardware", "fsdp_qlora"): ["peft=qlora"],
 }
-NEEDS_CUDA = {("hardware", "fsdp"): "CUDA", ("hardware", "fsdp_qlora"): "CUDA", ("peft", "qlora"): "CUDA"}
+NEEDS_CUDA = {("hardware", "fsdp_qlora"): "CUDA", ("peft", "qlora"): "CUDA"}
 
 
 @pytest.mark.parametrize(("group", "option"), ALL_OPTIONS, ids=[f"{g}={o}" for g, o in ALL_OPTIONS])
