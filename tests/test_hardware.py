@@ -176,3 +176,17 @@ def test_qlora_training_on_gpu(tmp_path: Path):
     done = run_align("method=dpo", "peft=qlora", *TINY, "hydra.run.dir=R", cwd=tmp_path)
     finished(done, tmp_path / "R")
     assert (tmp_path / "R" / "model" / "adapter_config.json").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda_available(), reason="needs CUDA GPUs")
+def test_zero3_across_gpus(tmp_path: Path):
+    import torch
+
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs at least 2 GPUs")
+    pytest.importorskip("deepspeed")
+    done = run_align("method=dpo", "hardware=zero3", "hardware.num_processes=2", *TINY, "hydra.run.dir=R",
+                     cwd=tmp_path)
+    assert finished(done, tmp_path / "R")["world_size"] == 2
+    assert sum(p.numel() for p in load_causal_lm(tmp_path / "R" / "model").parameters()) > 500_000
