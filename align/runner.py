@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -82,11 +83,11 @@ def _record_run(run_dir: Path, cfg: DictConfig, hydra_cfg: Any) -> None:
     OmegaConf.save(scrub_config(cfg), hydra_dir / "config.yaml")
     OmegaConf.save(scrub_config(OmegaConf.create({"hydra": hydra_cfg})), hydra_dir / "hydra.yaml")
     OmegaConf.save(scrub_config(hydra_cfg.overrides.task), hydra_dir / "overrides.yaml")
-    write_json(run_dir / "run_info.json", scrub(_provenance(cfg)))
+    write_json(run_dir / "run_info.json", scrub(_provenance(cfg, list(hydra_cfg.overrides.task), run_dir)))
     scrub_sweep_config(hydra_cfg)
 
 
-def _provenance(cfg: DictConfig) -> dict[str, Any]:
+def _provenance(cfg: DictConfig, overrides: list[str], run_dir: Path) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
@@ -99,6 +100,9 @@ def _provenance(cfg: DictConfig) -> dict[str, Any]:
         "seed": cfg.method.seed,
         "git_commit": _git_commit(),
         "command": sys.argv,
+        # this job alone (for a sweep job: its own overrides, not the sweep's)
+        "overrides": overrides,
+        "rerun": shlex.join(["python", "-m", "align", *overrides, f"hydra.run.dir={run_dir}"]),
         "host": platform.node(),
         "python": platform.python_version(),
         "versions": versions,

@@ -3,6 +3,7 @@ failure isolation, rerun skipping, simulated GPUs, and JobReturns that sweepers 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -196,6 +197,9 @@ def test_align_sweep_isolates_a_bad_config_and_reruns_only_it(tmp_path: Path):
         "method.beta=0.1,method.max_steps=2,method=dpo"
     ], first.stderr
     assert "1 done, 0 skipped, 1 failed" in first.stderr and "method.beta" in first.stderr
+    info = json.loads((tmp_path / "S" / "method.beta=0.1,method.max_steps=2,method=dpo" / "run_info.json").read_text())
+    assert info["overrides"] == ["method=dpo", "method.beta=0.1", "method.max_steps=2"]  # the job's own
+    assert info["rerun"].startswith("python -m align method=dpo method.beta=0.1 method.max_steps=2 hydra.run.dir=")
     again = run_align(*args, cwd=tmp_path)
     assert again.returncode != 0
     assert "skipped: complete result in" in again.stdout and "0 done, 1 skipped, 1 failed" in again.stderr
