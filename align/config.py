@@ -70,12 +70,18 @@ class ArithmeticDataConfig:
 
 @dataclass
 class FileDataConfig:
-    """Rows from a local JSON Lines file already in a TRL format, e.g. a rejection-sampling samples.jsonl."""
+    """Rows from a local file or directory (json, jsonl, parquet, csv) in any format align adapts (docs/data.md)."""
 
     name: str = "file"
     path: Optional[str] = None
-    # auto: detect from the columns; or one of sft, preference, unpaired, text.
+    # auto: detect the row format from the columns and the file format from the suffix. Or force one: a row
+    # format (messages, sharegpt, alpaca, hh, trl, or a TRL format: sft, preference, unpaired, text) or a
+    # file format (json, jsonl, parquet, csv).
     format: str = "auto"
+    # Split to train on: a single file is `train`; a directory's files named train*/test* form splits.
+    split: str = "train"
+    # Split to evaluate on; null: hold out test_split_size of the train rows.
+    test_split: Optional[str] = None
     # Fraction of rows held out as the test split (0: train on every row, no evaluation).
     test_split_size: float = 0.05
     seed: int = 0
@@ -97,7 +103,7 @@ class DataSource:
     config: Optional[str] = None
     # Keep only these columns (null: all).
     columns: Optional[list[str]] = None
-    # auto: detect from the columns; or a format name to force.
+    # auto: detect from the columns; or a row or file format to force, as data=file's `format`.
     format: str = "auto"
     revision: Optional[str] = None
 
@@ -192,6 +198,17 @@ class TrackingConfig:
 
 
 @dataclass
+class CacheConfig:
+    """What runs share through align's cache; see docs/performance.md (reference log-prob cache)."""
+
+    # Store and reuse the reference model's log-probs (and the tokenized splits) of DPO/KTO runs across jobs.
+    # null: on for methods with a reference model, unless method.sync_ref_model moves the reference.
+    ref_logps: Optional[bool] = None
+    # null: $ALIGN_CACHE_DIR/ref_logps, else ~/.cache/align/ref_logps.
+    dir: Optional[str] = None
+
+
+@dataclass
 class AlignConfig:
     model: Any = MISSING
     method: Any = MISSING
@@ -199,6 +216,7 @@ class AlignConfig:
     hardware: Any = MISSING
     peft: Any = MISSING
     tracking: Any = MISSING
+    cache: CacheConfig = field(default_factory=CacheConfig)
     dry_run: bool = False
 
 
@@ -473,21 +491,69 @@ def validate(cfg: DictConfig) -> None:
         _normalise_method(cfg.method)
     _check_method(cfg.method)
     _check_hardware(cfg)
-    for key in ("num_train", "num_test"):
-        if key in cfg.data and cfg.data[key] < 1:
-            raise _fail(f"data.{key}", cfg.data[key], "a positive number of examples")
-    if "max_operand" in cfg.data and cfg.data.max_operand < 1:
-        raise _fail("data.max_operand", cfg.data.max_operand, "a positive integer")
-    if "operations" in cfg.data:
-        for op in cfg.data.operations:
-            if op not in ("+", "-", "*"):
-                raise _fail("data.operations", op, "operators among '+', '-', '*'")
+    if not cfg.dry_run:
+        _check_machine(cfg)
+    check_data(cfg.data, cfg.model.chat_template)
     if not 0 <= cfg.peft.lora_dropout < 1:
         raise _fail("peft.lora_dropout", cfg.peft.lora_dropout, "a probability in [0, 1)")
     for key in ("r", "lora_alpha"):
         if cfg.peft[key] < 1:
             raise _fail(f"peft.{key}", cfg.peft[key], "a positive integer")
     _check_tracking(cfg.tracking)
+    if not cfg.dry_run:  # the plan reports a missing token instead
+        from align.hub import check_push_to_hub
+
+        check_push_to_hub(cfg)
+
+
+def check_data(data: DictConfig, chat_template: str | None = None) -> None:
+    """Data values (and the chat template that renders the data) checked without reading any data."""
+    from align.data import adapters, source_type, sources, templates
+    from align.data.formats import FORMATS
+
+    expected = templates.problem(chat_template)
+    if expected:
+        raise _fail("model.chat_template", chat_template, expected)
+    for key in ("num_train", "num_test"):
+        if key in data and data[key] < 1:
+            raise _fail(f"data.{key}", data[key], "a positive number of examples")
+    if "max_operand" in data and data.max_operand < 1:
+        raise _fail("data.max_operand", data.max_operand, "a positive integer")
+    for op in data.get("operations", []):
+        if op not in ("+", "-", "*"):
+            raise _fail("data.operations", op, "operators among '+', '-', '*'")
+    of_type = source_type(data)
+    if of_type not in ("file", "mixture"):
+        return
+    if not 0 <= data.test_split_size < 1:
+        raise _fail("data.test_split_size", data.test_split_size, "a fraction of the rows in [0, 1), e.g. 0.05")
+    if data.max_samples is not None and data.max_samples < 1:
+        raise _fail("data.max_samples", data.max_samples, "a positive number of rows, or null for all")
+    formats = ["auto", *adapters.FAMILIES, *(f for f in FORMATS if f != "prompt"), *sources.FILE_FORMATS]
+    if of_type == "file":
+        entries = [("data", data)]
+        if data.path is None:
+            raise _fail("data.path", None, "a local file or directory, e.g. data.path=data/alpaca_en_demo.json")
+    else:
+        entries = [(f"data.sources[{i}]", source) for i, source in enumerate(data.sources)]
+        if not entries:
+            raise _fail("data.sources", [], "a list of sources, e.g. 'data.sources=[{path: a.jsonl, weight: 0.5}]'")
+    for key, source in entries:
+        if OmegaConf.is_missing(source, "path") or source.path is None:
+            raise _fail(f"{key}.path", None, "a Hub dataset id (org/name) or a local file or directory")
+        if source.format not in formats:
+            raise _fail(f"{key}.format", source.format, "one of " + ", ".join(formats))
+        weight = source.get("weight", 1.0)
+        if not (_positive(weight) and weight <= 1):
+            raise _fail(
+                f"{key}.weight",
+                weight,
+                "the fraction of the source's rows to use, in (0, 1]",
+                "As in the handbook's dataset_mixer, 0.5 uses the first half of its rows and 1 all of them.",
+            )
+        problem = sources.path_problem(str(source.path), source.format, key, hub=of_type == "mixture")
+        if problem:
+            raise _fail(f"{key}.path", source.path, problem)
 
 
 # W&B rejects these characters in project and entity names, and longer groups and tags.
@@ -524,11 +590,7 @@ def _check_tracking(tracking: DictConfig) -> None:
 
 
 def _check_hardware(cfg: DictConfig) -> None:
-    """Device, process counts and combinations that cannot work, caught before anything loads."""
-    import importlib.util
-
-    from align.hardware import visible_gpus
-
+    """Hardware and PEFT values and combinations that cannot work on any machine."""
     hw, peft = cfg.hardware, cfg.peft
     for key in ("num_processes", "num_machines"):
         if hw[key] is not None and hw[key] < 1:
@@ -537,22 +599,35 @@ def _check_hardware(cfg: DictConfig) -> None:
         raise _fail("hardware.zero_stage", hw.zero_stage, "a DeepSpeed ZeRO stage: 0, 1, 2 or 3")
     if hw.machine_rank is not None and not 0 <= hw.machine_rank < (hw.num_machines or 1):
         raise _fail("hardware.machine_rank", hw.machine_rank, "a rank from 0 to hardware.num_machines - 1")
+    if hw.name == "fsdp_qlora" and peft.method != "qlora":
+        raise ConfigError("hardware=fsdp_qlora shards 4-bit QLoRA models; choose peft=qlora with it.")
+    if peft.method == "qlora" and hw.distributed == "deepspeed" and hw.zero_stage == 3:
+        raise ConfigError(
+            "peft=qlora with hardware=zero3 is not supported: 4-bit weights cannot be sharded by ZeRO-3 "
+            "here. Use hardware=fsdp_qlora for several GPUs, or hardware=auto on one GPU."
+        )
+    if peft.method == "qlora" and peft.merge:
+        raise _fail("peft.merge", True, "false with peft=qlora: 4-bit weights cannot be merged into the model")
+
+
+def _check_machine(cfg: DictConfig) -> None:
+    """What this machine must have for the run: GPUs, packages, process counts it can host.
+
+    Skipped for `dry_run=true`, which plans a run for the hardware it names (e.g. a recipe's 8 GPUs).
+    """
+    import importlib.util
+
+    from align.hardware import visible_gpus
+
+    hw, peft = cfg.hardware, cfg.peft
     gpus = visible_gpus()
     if hw.device == "cuda" and gpus == 0:
         raise _fail("hardware.device", "cuda", "a device that exists: no CUDA GPU is visible", "Use hardware=cpu.")
-    if hw.name == "fsdp_qlora" and peft.method != "qlora":
-        raise ConfigError("hardware=fsdp_qlora shards 4-bit QLoRA models; choose peft=qlora with it.")
-    if peft.method == "qlora":
-        if gpus == 0 or hw.device == "cpu" or importlib.util.find_spec("bitsandbytes") is None:
-            raise EnvironmentProblem(
-                "peft=qlora loads the model in 4-bit NF4 through bitsandbytes, which needs a CUDA GPU and "
-                "the bitsandbytes package (pip install bitsandbytes). Use peft=lora on this machine."
-            )
-        if hw.distributed == "deepspeed" and hw.zero_stage == 3:
-            raise ConfigError(
-                "peft=qlora with hardware=zero3 is not supported: 4-bit weights cannot be sharded by ZeRO-3 "
-                "here. Use hardware=fsdp_qlora for several GPUs, or hardware=auto on one GPU."
-            )
+    if peft.method == "qlora" and (gpus == 0 or hw.device == "cpu" or importlib.util.find_spec("bitsandbytes") is None):
+        raise EnvironmentProblem(
+            "peft=qlora loads the model in 4-bit NF4 through bitsandbytes, which needs a CUDA GPU and "
+            "the bitsandbytes package (pip install bitsandbytes). Use peft=lora on this machine."
+        )
     if hw.num_processes is not None and gpus and hw.device != "cpu" and hw.num_processes > gpus:
         raise _fail(
             "hardware.num_processes", hw.num_processes, f"at most the {gpus} visible GPU(s) of this machine"
@@ -576,8 +651,6 @@ def _check_hardware(cfg: DictConfig) -> None:
             "1 for DeepSpeed without a GPU (its CPU backend runs one process here)",
             "Use hardware=ddp or hardware=fsdp for several CPU processes.",
         )
-    if peft.method == "qlora" and peft.merge:
-        raise _fail("peft.merge", True, "false with peft=qlora: 4-bit weights cannot be merged into the model")
     attn = cfg.model.attn_implementation
     if attn == "flash_attention_2" and (gpus == 0 or importlib.util.find_spec("flash_attn") is None):
         raise EnvironmentProblem(

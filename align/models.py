@@ -34,7 +34,10 @@ def _explain_load_failure(what: str, path: str, error: Exception) -> ModelError:
 
 
 def load_tokenizer(model: Any):
+    """The model's tokenizer with a pad token and the chat template `model.chat_template` asks for."""
     from transformers import AutoTokenizer
+
+    from align.data import templates
 
     path = os.path.expanduser(model.tokenizer_name_or_path) if model.tokenizer_name_or_path else model_path(model)
     try:
@@ -45,6 +48,7 @@ def load_tokenizer(model: Any):
         raise _explain_load_failure("tokenizer", path, error) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    templates.apply(tokenizer, model.chat_template, path)
     return tokenizer
 
 

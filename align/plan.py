@@ -1,53 +1,203 @@
-"""The dry-run plan: what a run would do, from the tokenizer and a sample of the data, without training."""
+"""The dry-run plan: parameters and memory per device from the model's config.json alone (no weights), the
+effective batch and steps, and the data with its sizes. What cannot be fetched is named, and the rest still prints."""
 
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from omegaconf import DictConfig
 
+from align.errors import AlignError
+
 SAMPLE_ROWS = 256
+_COLUMN = 25  # labels are padded to this width so the values line up
 
 
 def describe(cfg: DictConfig, data_kind: str) -> str:
-    from align.models import load_tokenizer, model_path
-
-    tokenizer = load_tokenizer(cfg.model)
-    data = _load(cfg, data_kind)
-    train = data["train"]
     method = cfg.method
     if "num_samples" in method:  # rejection sampling generates, it does not train
-        return _describe_sampling(cfg, len(train))
+        return _describe_sampling(cfg, data_kind)
     from align.hardware import resolved
 
     settings = resolved(cfg.hardware)
     world = settings["num_processes"] * settings["num_machines"]
     effective = method.per_device_train_batch_size * method.gradient_accumulation_steps * world
-    steps_per_epoch = math.ceil(len(train) / effective)
-    steps = method.max_steps if method.max_steps > 0 else math.ceil(steps_per_epoch * method.num_train_epochs)
-    lengths = sorted(_token_length(tokenizer, row) for row in train.select(range(min(SAMPLE_ROWS, len(train)))))
-    too_long = sum(n > method.max_length for n in lengths) if method.get("max_length") else 0
+    data_lines, rows = _data_lines(cfg, data_kind)
     lines = [
-        f"Plan for method={method.name} (trainer {method.trainer}), model {model_path(cfg.model)}",
-        f"  parameters:            {_parameter_count(cfg):,}",
-        f"  data:                  {cfg.data.name}, {len(train)} train / {len(data.get('test') or [])} test rows "
-        f"({data_kind} format)",
-        f"  effective batch size:  {effective} = {method.per_device_train_batch_size} per device "
-        f"x {method.gradient_accumulation_steps} accumulation x {world} process(es)",
-        f"  optimizer steps:       {steps} ({steps_per_epoch} per epoch)",
-        f"  tokens per row (sample of {len(lengths)}): min {lengths[0]}, mean {sum(lengths) / len(lengths):.1f}, "
-        f"p95 {lengths[int(0.95 * (len(lengths) - 1))]}, max {lengths[-1]}; "
-        f"{too_long} longer than max_length={method.get('max_length')}",
-        "Dry run: nothing trained, nothing written.",
+        f"Plan for method={method.name} (trainer {method.trainer}), model {_model_name(cfg.model)}",
+        *_model_lines(cfg, settings),
+        _line("effective batch size", f"{effective} = {method.per_device_train_batch_size} per device "
+              f"x {method.gradient_accumulation_steps} accumulation x {world} process(es)"),
+        *data_lines,
+        _line("optimizer steps", _steps(method, rows, effective)),
     ]
+    if method.get("push_to_hub"):
+        from align.hub import token_source
+
+        source = token_source(method)
+        token = f"token from {source}" if source else "NO TOKEN FOUND: a real run stops here; set HF_TOKEN"
+        lines.append(_line("push to Hub", f"{method.hub_model_id} ({token})"))
+    lines.append("Dry run: nothing trained, nothing written.")
     return "\n".join(lines)
 
 
-def _load(cfg: DictConfig, data_kind: str):
-    from align.data import load_for_method
+def _line(label: str, value: str) -> str:
+    return f"  {label + ':':<{_COLUMN - 2}}{value}"
 
-    return load_for_method(cfg.data, data_kind)
+
+def _model_name(model: DictConfig) -> str:
+    return model.name_or_path or f"{model.name} (built in)"
+
+
+def _steps(method: DictConfig, rows: int | None, effective: int) -> str:
+    if rows is None:
+        known = f"{method.max_steps} (method.max_steps)" if method.max_steps > 0 else "unknown"
+        return f"{known}; steps per epoch need the data's size"
+    per_epoch = math.ceil(rows / effective)
+    total = method.max_steps if method.max_steps > 0 else math.ceil(per_epoch * method.num_train_epochs)
+    return f"{total} ({per_epoch} per epoch, {method.num_train_epochs} epoch(s))"
+
+
+# ------------------------------------------------------------------------------------------------- model
+
+
+class ConfigUnavailable(Exception):
+    """The model's config.json could not be read; the message says from where and why."""
+
+
+def model_config(model: DictConfig) -> tuple[Any, str]:
+    """The model's transformers config (local directory or Hub, honouring HF_HUB_OFFLINE) and where it came from.
+
+    A LoRA adapter (adapter_config.json, no config.json) gives its base model's config.
+    """
+    from transformers import AutoConfig
+
+    from align.models import model_path
+
+    path = model_path(model)
+    try:
+        config = AutoConfig.from_pretrained(path, revision=model.revision, trust_remote_code=model.trust_remote_code)
+        return config, path
+    except (OSError, ValueError) as error:
+        base = _adapter_base(path, model.revision)
+        if base is None:
+            raise ConfigUnavailable(_fetch_failure(path, model.revision, error)) from None
+    try:
+        config = AutoConfig.from_pretrained(base, trust_remote_code=model.trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise ConfigUnavailable(_fetch_failure(base, "main", error) + f" (the base model of adapter {path})") from None
+    return config, f"{base}, base model of the LoRA adapter {path}"
+
+
+def _adapter_base(path: str, revision: str) -> str | None:
+    from peft import PeftConfig
+
+    try:
+        return PeftConfig.from_pretrained(path, revision=revision).base_model_name_or_path
+    except (OSError, ValueError):
+        return None
+
+
+def _fetch_failure(path: str, revision: str, error: Exception) -> str:
+    reason = " ".join(str(error).split())[:300].rstrip(".") or type(error).__name__
+    offline = " (HF_HUB_OFFLINE=1: only the local cache was searched)" if os.environ.get("HF_HUB_OFFLINE") else ""
+    return (
+        f"could not fetch config.json of {path!r} (revision {revision}){offline}: {reason}. Parameters and memory "
+        f"need only that file: `hf download {path} config.json`, or set model.name_or_path to a local directory "
+        "holding it."
+    )
+
+
+def _model_lines(cfg: DictConfig, settings: dict[str, Any]) -> list[str]:
+    from align import memory
+
+    try:
+        config, source = model_config(cfg.model)
+    except ConfigUnavailable as error:
+        return [_line("model", str(error)), _line("parameters", "unknown (no config.json)")]
+    try:
+        arch = memory.architecture(config, cfg.peft, cfg.model.trust_remote_code)
+    except ValueError as error:  # a config transformers cannot build as a causal LM
+        return [_line("model", f"{source}: {' '.join(str(error).split())}"), _line("parameters", "unknown")]
+    est = memory.estimate(cfg, arch)
+    trainable = arch.lora_params if cfg.peft.method != "none" else arch.params
+    kind = (config.architectures or [config.model_type])[0]
+    gpu = memory.on_gpu(cfg)
+    hw = cfg.hardware
+    layout = {"deepspeed": f"DeepSpeed ZeRO-{hw.zero_stage}", "fsdp": "FSDP full shard", "ddp": "DDP"}.get(
+        hw.distributed, "one process")
+    lines = [
+        _line("model", f"{kind}: {arch.layers} layers, hidden {arch.hidden}, vocabulary {arch.vocab} "
+              f"(config.json of {source})"),
+        _line("parameters", f"{arch.params:,} (trainable {trainable:,}, {100 * trainable / arch.params:.2f}%)"),
+        _line("memory per GPU" if gpu else "memory per process", f"{_size(est.total)} estimated: {layout}, "
+              f"{settings['num_processes']} process(es) x {settings['num_machines']} machine(s), "
+              f"{'GPU' if gpu else 'CPU'}, {memory.precision(cfg, gpu)} mixed precision"),
+    ]
+    for note, attr in (("weights", "weights"), ("reference model", "reference"), ("gradients", "gradients"),
+                       ("optimizer states", "optimizer"), ("activations", "activations")):
+        value = getattr(est, attr)
+        if value or "offloaded" in est.notes[note]:
+            lines.append(f"    {note:<19}{_size(value):>10}  {est.notes[note]}")
+    if est.offloaded:
+        lines.append(f"    {'CPU (offloaded)':<19}{_size(est.offloaded):>10}  per process, in host memory")
+    if gpu:
+        lines.append("    (not counted: the CUDA context and allocator fragmentation, typically 1-3 GiB)")
+    return lines
+
+
+# -------------------------------------------------------------------------------------------------- data
+
+
+def _data_lines(cfg: DictConfig, data_kind: str) -> tuple[list[str], int | None]:
+    """Lines about the data and the number of train rows; None when the data could not be loaded."""
+    from align import data as data_layer
+
+    try:
+        splits = data_layer.load_for_method(cfg.data, data_kind, cfg.method.name)
+    except (AlignError, OSError, ValueError) as error:
+        reason, sources = " ".join(str(error).split()), _sources(cfg.data)
+        named = any(source in reason for source in sources)  # the data layer's messages name the failing source
+        return [_line("data", f"not loaded{'' if named else ' (' + ', '.join(sources) + ')'}: {reason}")], None
+    train, test = splits["train"], splits.get("test")
+    try:
+        from align.models import load_tokenizer
+
+        tokenizer = load_tokenizer(cfg.model)
+    except AlignError as error:
+        tokenizer, skipped = None, " ".join(str(error).split())
+    lines = [_line("data", f"{cfg.data.name}, {len(train)} train / {len(test or [])} test rows ({data_kind} format)")]
+    summary = getattr(data_layer, "describe", None)  # the data layer's own lines: each source and one example
+    if summary is not None and tokenizer is not None:
+        try:
+            lines = [f"  {line}" for line in summary(cfg.data, data_kind, tokenizer, cfg.method.name)]
+        except AlignError as error:
+            lines.append(_line("data example", " ".join(str(error).split())))
+    if tokenizer is None:
+        lines.append(_line("tokens per row", f"skipped, no tokenizer: {skipped}"))
+    else:
+        lines.append(_line("tokens per row", _length_stats(tokenizer, train, cfg.method.get("max_length"))))
+    return lines, len(train)
+
+
+def _size(n: float) -> str:
+    return f"{n / 1024**3:.2f} GiB" if n >= 1024**3 else f"{n / 1024**2:.1f} MiB"
+
+
+def _sources(data: DictConfig) -> list[str]:
+    if data.get("sources"):
+        return [str(source.path) for source in data.sources]
+    return [str(data.get("path") or f"data={data.name}")]
+
+
+def _length_stats(tokenizer: Any, train: Any, max_length: int | None) -> str:
+    lengths = sorted(_token_length(tokenizer, row) for row in train.select(range(min(SAMPLE_ROWS, len(train)))))
+    too_long = sum(n > max_length for n in lengths) if max_length else 0
+    p95 = lengths[int(0.95 * (len(lengths) - 1))]
+    return (f"sample of {len(lengths)}: min {lengths[0]}, mean {sum(lengths) / len(lengths):.1f}, p95 {p95}, "
+            f"max {lengths[-1]}; {too_long} longer than max_length={max_length}")
 
 
 def _token_length(tokenizer: Any, row: dict[str, Any]) -> int:
@@ -59,32 +209,18 @@ def _token_length(tokenizer: Any, row: dict[str, Any]) -> int:
     return max((len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts), default=0)
 
 
-def _parameter_count(cfg: DictConfig) -> int:
-    """Parameters from the model's config alone, built on the meta device (no weights loaded)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from align.models import model_path
-
-    config = AutoConfig.from_pretrained(
-        model_path(cfg.model), revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code
-    )
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, trust_remote_code=cfg.model.trust_remote_code)
-    return sum(p.numel() for p in model.parameters())
-
-
-def _describe_sampling(cfg: DictConfig, num_rows: int) -> str:
-    from align.models import model_path
+def _describe_sampling(cfg: DictConfig, data_kind: str) -> str:
+    from align.data import load_for_method
 
     method = cfg.method
+    num_rows = len(load_for_method(cfg.data, data_kind, method.name)["train"])
     prompts = min(num_rows, method.num_prompts or num_rows)
     scorer = method.reward_model or "exact match with the data's reference completions"
     return "\n".join([
-        f"Plan for method={method.name}, policy {model_path(cfg.model)}",
-        f"  prompts:               {prompts} from {cfg.data.name} (train split)",
-        f"  completions:           {prompts * method.num_samples:,} = {prompts} x {method.num_samples} samples, "
-        f"at most {method.max_new_tokens} new tokens, temperature {method.temperature}",
-        f"  scored by:             {scorer}",
+        f"Plan for method={method.name}, policy {_model_name(cfg.model)}",
+        _line("prompts", f"{prompts} from {cfg.data.name} (train split)"),
+        _line("completions", f"{prompts * method.num_samples:,} = {prompts} x {method.num_samples} samples, "
+              f"at most {method.max_new_tokens} new tokens, temperature {method.temperature}"),
+        _line("scored by", scorer),
         "Dry run: nothing generated, nothing written.",
     ])

@@ -43,6 +43,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
             print(describe(cfg, method.DATA_KIND))
             return {}
+        from align.data import load_for_method
+
+        # rows are read and converted (and cached by `datasets`) before anything is written: a bad row or
+        # data of the wrong kind for the method stops the run here, leaving earlier outputs as they were
+        load_for_method(cfg.data, method.DATA_KIND, cfg.method.name)
     except AlignError:
         raise
     finally:

@@ -41,6 +41,8 @@ def test_every_group_has_options():
 EXTRA = {
     ("hardware", "ddp"): ["hardware.num_processes=2"],
     ("hardware", "fsdp"): ["hardware.num_processes=2"],
+    ("data", "file"): [f"data.path={conf_dir() / 'data'}"],
+    ("data", "mixture"): ["data.sources=[{path: HuggingFaceH4/ultrachat_200k, split: train_sft}]"],
     ("hardware", "fsdp_qlora"): ["peft=qlora"],
 }
 NEEDS_CUDA = {("hardware", "fsdp_qlora"): "CUDA", ("peft", "qlora"): "CUDA"}

@@ -2,7 +2,8 @@
 
 Formats are TRL's conversational ones: `sft` (prompt/completion or messages), `preference`
 (prompt/chosen/rejected), `unpaired` (prompt/completion/label) and `text`; `prompt` asks for prompts
-to generate from (formats.py). Sources: `arithmetic` (generated) and `file` (a JSON Lines file).
+to generate from (formats.py). Sources: `arithmetic` (generated), `file` (a local file or directory) and
+`mixture` (weighted Hub or local sources, mixture.py); rows in other formats are adapted (adapters.py).
 """
 
 from __future__ import annotations
@@ -12,25 +13,42 @@ from typing import Any
 from align.errors import DataError
 
 
+def source_type(data: Any) -> str:
+    """`mixture`, `file` or `arithmetic`, from the config's fields: named data options (a recipe's
+    `ultrafeedback_binarized`) extend base_mixture or base_file under their own name."""
+    if "sources" in data:
+        return "mixture"
+    return "file" if "path" in data else data.name
+
+
 def load_for_method(data: Any, kind: str, method: str | None = None):
     """DatasetDict with `train` (and usually `test`) in format `kind`; DataError if the source cannot give it."""
-    if data.name == "file":
-        from align.data import file
+    if source_type(data) in ("file", "mixture"):
+        from align.config import check_data
+        from align.data import mixture
 
-        return file.load(data, kind, method)
-    if data.name == "arithmetic":
+        check_data(data)
+        return mixture.load(data, kind, method).data
+    if source_type(data) == "arithmetic":
         from align.data import arithmetic
 
         try:
             return arithmetic.load(data, kind)
         except ValueError as error:
             raise DataError(str(error)) from None
-    raise DataError(f"Unknown data source data.name={data.name!r}; expected 'arithmetic' or 'file'.")
+    raise DataError(f"Unknown data source data.name={data.name!r}; expected 'arithmetic', 'file' or 'mixture'.")
+
+
+def describe(data: Any, kind: str, tokenizer: Any, method: str | None = None) -> list[str]:
+    """Lines for the dry-run plan: each source's detected format and rows, and one example through the template."""
+    from align.data import preview
+
+    return preview.describe(data, kind, tokenizer, method)
 
 
 def exact_match_set(data: Any) -> list[tuple[list[dict[str, str]], str]] | None:
     """(prompt messages, answer) pairs with verifiable answers, or None when the source has none."""
-    if data.name == "arithmetic" and data.num_exact_match > 0:
+    if source_type(data) == "arithmetic" and data.num_exact_match > 0:
         from align.data import arithmetic
 
         return arithmetic.exact_match_set(data)

@@ -1,7 +1,8 @@
-"""TRL's dataset formats, what each data kind accepts, and the one conversion between them (paired -> unpaired).
+"""TRL's dataset formats, which of them each data kind accepts, and the conversions between them.
 
-A method names the kind it trains on (`DATA_KIND`); rows of another kind stop the run before any model
-loads, with the columns found and the ones needed.
+A method names the kind it trains on (`DATA_KIND`): `sft`, `preference`, `unpaired`, `text`, or `prompt`
+(prompts to generate from). Adapters (adapters.py) turn rows into one of these formats; rows that cannot
+become the method's kind stop the run before any model loads, with the columns found and the ones needed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from align.errors import DataError
 
 log = logging.getLogger(__name__)
 
-# format -> column sets that make it (TRL's standard and conversational formats), most specific first.
+# format -> column sets that make it (TRL's standard and conversational formats).
 FORMATS: dict[str, list[tuple[str, ...]]] = {
     "preference": [("prompt", "chosen", "rejected"), ("chosen", "rejected")],
     "unpaired": [("prompt", "completion", "label")],
@@ -24,50 +25,78 @@ FORMATS: dict[str, list[tuple[str, ...]]] = {
 
 # data kind a method asks for -> formats it accepts as they are, or after conversion.
 ACCEPTS: dict[str, list[str]] = {
-    "sft": ["sft"],
+    "sft": ["sft", "preference"],  # a preference pair trains on its chosen conversation
     "preference": ["preference"],
     "unpaired": ["unpaired", "preference"],  # pairs become one desirable and one undesirable row
     "text": ["text"],
     # prompts to generate from (rejection sampling); a completion, if present, is the reference answer
-    "prompt": ["prompt"],
+    "prompt": ["prompt", "sft", "preference", "unpaired"],
 }
 
 
-def detect(columns: list[str]) -> str | None:
-    """The first format whose columns are all present (a bare `prompt` only when nothing else fits), or None."""
-    for name, column_sets in FORMATS.items():
-        if any(set(needed) <= set(columns) for needed in column_sets):
-            return name
-    return None
+def needed(kind: str) -> str:
+    """The column sets of every row format that can become `kind` data, e.g. 'prompt, chosen, rejected; ...'."""
+    from align.data.adapters import ADAPTERS
+
+    names: dict[tuple[str, ...], list[str]] = {}
+    for adapter in ADAPTERS:
+        if adapter.shape in ACCEPTS[kind]:
+            names.setdefault(adapter.columns, []).extend([adapter.name] if adapter.family != "trl" else [])
+    return "; ".join(", ".join(c) + (f" ({' or '.join(n)})" if n else "") for c, n in names.items())
 
 
-def _describe(fmt: str) -> str:
-    return f"{' / '.join(', '.join(c) for c in FORMATS[fmt])} ({fmt})"
-
-
-def check(columns: list[str], kind: str, source: str, method: str | None = None) -> str:
-    """The format of rows with `columns` if `kind` accepts it; else DataError naming found vs needed columns."""
-    fmt = detect(columns)
-    if fmt in ACCEPTS[kind] or (kind == "prompt" and "prompt" in columns):
-        return fmt
+def mismatch(source: str, columns: list[str], found: str, kind: str, method: str | None) -> str:
+    """One sentence: `source` has `columns` (`found`), which method `method` cannot train on as `kind` data."""
     who = f"method {method!r}" if method else "this method"
-    needed = " or ".join(_describe(f) for f in ACCEPTS[kind])
-    found = f"{fmt} data" if fmt else "no known format"
-    raise DataError(
+    return (
         f"{source} has columns {', '.join(columns) or '(none)'} ({found}), but {who} trains on {kind} data "
-        f"and needs the columns {needed}."
+        f"and needs the columns of one of: {needed(kind)}"
     )
 
 
+def check(columns: list[str], kind: str, source: str, method: str | None = None) -> str:
+    """The TRL format of rows with `columns` if `kind` accepts it; else DataError naming found vs needed columns."""
+    from align.data.adapters import detect
+
+    adapter = detect(columns)
+    if adapter is not None and adapter.shape in ACCEPTS[kind]:
+        return adapter.shape
+    found = f"{adapter.shape} data" if adapter else "no known format"
+    raise DataError(mismatch(source, columns, found, kind, method) + ".")
+
+
 def convert(dataset: Any, fmt: str, kind: str) -> Any:
-    """Rows of format `fmt` as `kind` wants them: only the columns it uses, pairs unpaired for KTO."""
-    if kind == "unpaired" and fmt == "preference":
+    """Rows of format `fmt` as `kind` wants them: only the columns it uses, pairs unpaired for KTO, the chosen
+    conversation of a pair for SFT, a conversation's last answer split off as a reference for prompts."""
+    if fmt == "preference" and kind == "unpaired":
         from trl.data_utils import unpair_preference_dataset
 
         log.info("Converting %d preference pairs to unpaired rows (chosen desirable, rejected not)", len(dataset))
-        dataset = unpair_preference_dataset(dataset)
-        fmt = "unpaired"
+        dataset, fmt = unpair_preference_dataset(dataset), "unpaired"
+    elif fmt == "preference" and kind == "sft":
+        dataset, fmt = dataset.rename_column("chosen", "completion"), "sft"
+    if kind == "prompt" and "messages" in dataset.column_names:
+        dataset = dataset.map(_split_last_answer, remove_columns=["messages"], desc="Splitting off reference answers")
     if kind == "prompt":
+        keep = ["prompt", "completion"] if fmt == "sft" else ["prompt"]  # a pair's chosen answer is no reference
+        return dataset.select_columns([c for c in keep if c in dataset.column_names])
+    columns = next(c for c in FORMATS[fmt] if set(c) <= set(dataset.column_names))
+    return dataset.select_columns(list(columns))
+
+
+def _split_last_answer(row: dict[str, Any]) -> dict[str, Any]:
+    messages = row["messages"]
+    if len(messages) > 1 and messages[-1]["role"] == "assistant":
+        return {"prompt": messages[:-1], "completion": messages[-1:]}
+    return {"prompt": messages, "completion": []}
+
+
+def as_messages(dataset: Any) -> Any:
+    """prompt/completion SFT rows as one `messages` conversation (to mix them with conversation sources)."""
+    if "messages" in dataset.column_names:
         return dataset
-    keep = next(c for c in FORMATS[fmt] if set(c) <= set(dataset.column_names))
-    return dataset.select_columns(list(keep))
+    return dataset.map(_join, remove_columns=["prompt", "completion"], desc="Joining prompt and completion")
+
+
+def _join(row: dict[str, Any]) -> dict[str, Any]:
+    return {"messages": row["prompt"] + row["completion"]}

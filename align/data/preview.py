@@ -1,0 +1,67 @@
+"""What the dry run shows about the data: each source's detected format, row counts after weighting, and one
+training example rendered through the chat template as the trainer will see it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from align.errors import DataError
+
+# Characters of a rendered example shown; the middle of a longer one is elided.
+MAX_CHARS = 600
+
+
+def describe(data: Any, kind: str, tokenizer: Any, method: str | None = None) -> list[str]:
+    from align.data import load_for_method, mixture, source_type
+
+    if source_type(data) in ("file", "mixture"):
+        from align.config import check_data
+
+        check_data(data)
+        mixed = mixture.load(data, kind, method)
+        splits, reports = mixed.data, mixed.sources
+    else:
+        splits, reports = load_for_method(data, kind, method), []
+    train, test = splits["train"], splits.get("test")
+    lines = [f"data: {data.name}, {len(train)} train / {len(test) if test is not None else 0} test rows "
+             f"in {kind} format"]
+    for r in reports:
+        weighted = f" x weight {r.weight:g}" if r.weight < 1 else ""
+        used = "" if r.adapter.shape == kind else f", used as {kind}"
+        lines.append(f"  {r.key}: {r.path}: {r.adapter.name} ({r.adapter.shape} data{used}); {r.rows} rows{weighted} "
+                     f"-> {r.train} train / {r.test} test")
+    lines.append("example (train row 1, rendered with the chat template):")
+    for label, text in render(train[0], tokenizer):
+        half = MAX_CHARS // 2  # a long example keeps its start and its end, where the template shows
+        cut = f"{text[:half]} [... {len(text) - MAX_CHARS} characters ...] {text[-half:]}"
+        shown = text if len(text) <= MAX_CHARS else cut
+        lines.append(f"  {label}:")
+        lines += [f"    {line}" for line in shown.splitlines() or [""]]
+    return lines
+
+
+def render(row: dict[str, Any], tokenizer: Any) -> list[tuple[str, str]]:
+    """(label, text) blocks of one row in any TRL format, conversations through the tokenizer's chat template."""
+    if "text" in row:
+        return [("text", row["text"])]
+    if "messages" in row:
+        return [("messages", _template(tokenizer, row["messages"]))]
+    prompt = row["prompt"]
+    if "chosen" in row:
+        return [(side, _template(tokenizer, prompt + row[side])) for side in ("chosen", "rejected")]
+    if row.get("completion"):
+        label = f"completion (label {str(row['label']).lower()})" if "label" in row else "prompt + completion"
+        return [(label, _template(tokenizer, prompt + row["completion"]))]
+    return [("prompt", _template(tokenizer, prompt, add_generation_prompt=True))]
+
+
+def _template(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> str:
+    from jinja2 import TemplateError
+
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    except (TemplateError, ValueError) as error:
+        raise DataError(
+            f"The chat template cannot render the first training example: {error}. Choose another with "
+            "model.chat_template=<name or Jinja string> (names: zephyr, chatml)."
+        ) from None
