@@ -1,0 +1,171 @@
+"""Reference log-prob cache (align/cache.py): the same losses and rewards with and without it, a cache hit on the
+second run, no reference model in training, keys that change with what the log-probs depend on but not with
+beta, waiting on a job that computes, and partial entries never read."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from align.cache import _Entry, entry_key, key_parts, model_fingerprint, ref_cache_for, rows_hash, with_ref_cache
+from align.config import register_configs, validate
+from align.errors import ConfigError
+from align.paths import conf_dir
+from tests.conftest import run_align
+
+SMALL = ("data.num_train=64", "data.num_test=32", "data.num_exact_match=0", "method.logging_steps=1")
+
+
+def compose_cfg(*overrides: str):
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    validate(cfg)
+    return cfg
+
+
+def _train(run_dir: Path, *overrides: str) -> tuple[dict, list[dict], str]:
+    out = run_align("method=dpo", *SMALL, "method.max_steps=4", *overrides, f"hydra.run.dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    history = [e for e in json.loads((run_dir / "log_history.json").read_text()) if "loss" in e]
+    return json.loads((run_dir / "metrics.json").read_text()), history, (run_dir / "align.log").read_text()
+
+
+def test_cached_runs_match_an_uncached_run(tmp_path: Path):
+    cache = f"cache.dir={tmp_path / 'cache'}"
+    plain, plain_steps, plain_log = _train(tmp_path / "off", "cache.ref_logps=false")
+    first, first_steps, first_log = _train(tmp_path / "first", "cache.ref_logps=true", cache)
+    second, second_steps, second_log = _train(tmp_path / "second", "cache.ref_logps=true", cache)
+    assert "reference log-probs" not in plain_log
+    assert "computed and cached train, eval" in first_log
+    assert "cache hit for train, eval" in second_log and "computed" not in second_log.split("reference log-probs")[1]
+    keys = ("train_loss", "eval_loss", "eval_rewards/chosen", "eval_rewards/rejected", "eval_rewards/margins")
+    for run, steps in ((first, first_steps), (second, second_steps)):
+        for key in keys:
+            assert run[key] == pytest.approx(plain[key], rel=1e-3, abs=1e-6), key
+        assert len(steps) == len(plain_steps) == 4
+        for step, expected in zip(steps, plain_steps, strict=True):
+            for key in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins"):
+                assert step[key] == pytest.approx(expected[key], rel=1e-3, abs=1e-6), (key, step["step"])
+
+
+@pytest.mark.parametrize(("method", "trainer", "config", "columns"), [
+    ("dpo", "DPOTrainer", "DPOConfig", {"ref_chosen_logps", "ref_rejected_logps"}),
+    ("kto", "KTOTrainer", "KTOConfig", {"ref_logps", "ref_KL_logps"}),
+])
+def test_a_cache_hit_loads_no_reference_model(method: str, trainer: str, config: str, columns: set[str],
+                                              tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                              monkeypatch: pytest.MonkeyPatch):
+    import trl
+
+    from align.methods import get_method
+    from align.training import Run
+
+    def no_reference(*args, **kwargs):
+        raise AssertionError("a reference model was loaded")
+
+    monkeypatch.setattr(f"trl.trainer.{method}_trainer.create_model_from_path", no_reference)
+    cfg = compose_cfg(f"method={method}", *SMALL, f"cache.dir={tmp_path / 'cache'}")
+    trainer_class, extra = with_ref_cache(cfg, getattr(trl, trainer), get_method(method).REF_SETTINGS)
+    caplog.set_level("INFO", logger="align.cache")
+    for expected in ("computed and cached train, eval", "cache hit for train, eval"):
+        caplog.clear()
+        built = Run(cfg, tmp_path / "run").trainer(trainer_class, getattr(trl, config), get_method(method).DATA_KIND,
+                                                   **extra)
+        assert expected in caplog.text
+        assert built.ref_model is None
+        assert columns <= set(built.train_dataset.column_names) and columns <= set(built.eval_dataset.column_names)
+
+
+def test_the_cache_is_on_for_reference_methods_unless_the_reference_moves(tmp_path: Path, align_cache: Path):
+    assert ref_cache_for(compose_cfg("method=dpo")).dir == align_cache / "ref_logps"
+    assert ref_cache_for(compose_cfg("method=ipo", f"cache.dir={tmp_path}")).dir == tmp_path
+    assert ref_cache_for(compose_cfg("method=dpo", "cache.ref_logps=false")) is None
+    assert ref_cache_for(compose_cfg("method=dpo", "method.sync_ref_model=true")) is None
+    with pytest.raises(ConfigError, match="cache.ref_logps=true .* method.sync_ref_model=true"):
+        ref_cache_for(compose_cfg("method=dpo", "method.sync_ref_model=true", "cache.ref_logps=true"))
+
+
+def _model_dir(path: Path, weights: bytes) -> Path:
+    path.mkdir()
+    (path / "config.json").write_text('{"model_type": "llama"}')
+    (path / "model.safetensors").write_bytes(weights)
+    (path / "tokenizer.json").write_text("{}")  # keyed through the tokenizer, not the weights
+    return path
+
+
+def test_the_key_follows_model_data_length_and_dtype_but_not_beta(tmp_path: Path):
+    from datasets import Dataset
+
+    from align.methods.dpo import REF_SETTINGS
+
+    rows = {"prompt": ["1 + 1", "2 + 2"], "chosen": ["2", "4"], "rejected": ["3", "5"]}
+    model_a, model_b = _model_dir(tmp_path / "a", b"\x00" * 64), _model_dir(tmp_path / "b", b"\x00" * 63 + b"\x01")
+
+    def key(path: Path = model_a, data: dict = rows, dtype: str = "torch.float32", **settings) -> str:
+        args = SimpleNamespace(bf16=False, fp16=False, max_length=64, truncation_mode="keep_start", ld_alpha=None,
+                               beta=0.1, loss_type=["sigmoid"])
+        vars(args).update(settings)
+        model = SimpleNamespace(config=SimpleNamespace(_attn_implementation="sdpa"), dtype=dtype)
+        parts = key_parts(model_fingerprint(str(path)), model, "tokenizer", args, REF_SETTINGS, "DPOTrainer")
+        return entry_key({**parts, "rows": rows_hash(Dataset.from_dict(data))})
+
+    base = key()
+    assert key(beta=0.5, loss_type=["ipo"]) == base
+    (model_a / "tokenizer.json").write_text('{"changed": true}')
+    assert key() == base
+    changed = {
+        "model weights": key(path=model_b),
+        "data": key(data={**rows, "rejected": ["3", "6"]}),
+        "max_length": key(max_length=128),
+        "dtype": key(dtype="torch.bfloat16"),
+        "mixed precision": key(bf16=True),
+        "reduction (ld_alpha)": key(ld_alpha=0.5),
+    }
+    assert base not in changed.values() and len(set(changed.values())) == len(changed), changed
+    assert model_fingerprint("org/not-in-the-local-cache", "v1") == {"hub": "org/not-in-the-local-cache",
+                                                                      "commit": "v1"}
+
+
+# One process: it writes, and the barrier between processes is a no-op.
+ONE_PROCESS = SimpleNamespace(is_main_process=True, wait_for_everyone=lambda: None)
+
+
+def _fill(entry: _Entry) -> None:
+    """What a job that computes does: stage the tokenized split, add reference columns as TRL does, commit."""
+    from datasets import Dataset, concatenate_datasets
+
+    tokenized = entry.stage(Dataset.from_dict({"prompt_ids": [[1, 2]]}))
+    refs = entry.staging / "tokenized" / "cache-refs.arrow"
+    Dataset.from_dict({"ref_chosen_logps": [-1.5]}).map(lambda row: row, cache_file_name=str(refs))
+    entry.commit(concatenate_datasets([tokenized, Dataset.from_file(str(refs))], axis=1), tokenized)
+
+
+def test_a_partial_entry_is_never_read(tmp_path: Path):
+    partial = tmp_path / "k" / "tokenized"
+    partial.mkdir(parents=True)  # copied or written without entry.json
+    (tmp_path / ".k.staging").mkdir()  # left by a job that died while writing
+    entry = _Entry(tmp_path, "k", "train", ONE_PROCESS)
+    assert entry.claim() is False
+    assert not (tmp_path / ".k.staging").exists()
+    _fill(entry)
+    again = _Entry(tmp_path, "k", "train", ONE_PROCESS)
+    assert again.claim() is True and again.load().to_dict() == {"prompt_ids": [[1, 2]], "ref_chosen_logps": [-1.5]}
+
+
+def test_a_job_waits_for_the_job_computing_the_entry(tmp_path: Path):
+    first = _Entry(tmp_path, "k", "train", ONE_PROCESS)
+    assert first.claim() is False  # this job computes, holding the lock
+    result: dict[str, bool] = {}
+    waiter = threading.Thread(target=lambda: result.update(hit=_Entry(tmp_path, "k", "train", ONE_PROCESS).claim()))
+    waiter.start()
+    waiter.join(1.0)
+    assert waiter.is_alive() and not result
+    _fill(first)
+    waiter.join(30)
+    assert result == {"hit": True}
