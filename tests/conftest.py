@@ -25,6 +25,25 @@ def align_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
+def compose_cfg(*overrides: str, validated: bool = False):
+    """The composed config for `overrides`, as `python -m align` builds it (validated on request)."""
+    from hydra import compose, initialize_config_dir
+
+    from align.config import register_configs, validate
+    from align.paths import conf_dir
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    if validated:
+        validate(cfg)
+    return cfg
+
+
+def compose_valid_cfg(*overrides: str):
+    return compose_cfg(*overrides, validated=True)
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     """Environment for a subprocess that imports align from this checkout, whatever its cwd."""
     env = dict(os.environ)

@@ -6,22 +6,16 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from align.config import register_configs, trl_fields_for, validate
+from align.config import trl_fields_for, validate
 from align.errors import AlignError, ConfigError
 from align.hardware import visible_gpus
 from align.paths import conf_dir
 from align.trl_fields import build_manifest, load_manifest, trl_fields
+from tests.conftest import compose_cfg
 
 GROUPS = ["model", "method", "data", "hardware", "peft", "tracking"]
-
-
-def compose_cfg(*overrides: str):
-    register_configs()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        return compose(config_name="config", overrides=list(overrides))
 
 
 def options(group: str) -> list[str]:

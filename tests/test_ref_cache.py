@@ -10,23 +10,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from align.cache import _Entry, entry_key, key_parts, model_fingerprint, ref_cache_for, rows_hash, with_ref_cache
-from align.config import register_configs, validate
 from align.errors import ConfigError
-from align.paths import conf_dir
+from tests.conftest import compose_valid_cfg as compose_cfg
 from tests.conftest import run_align
 
 SMALL = ("data.num_train=64", "data.num_test=32", "data.num_exact_match=0", "method.logging_steps=1")
-
-
-def compose_cfg(*overrides: str):
-    register_configs()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    validate(cfg)
-    return cfg
 
 
 def _train(run_dir: Path, *overrides: str) -> tuple[dict, list[dict], str]:

@@ -11,23 +11,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from align import secrets, tracking
-from align.config import register_configs, validate
+from align.config import validate
 from align.errors import ConfigError
-from align.paths import conf_dir
-from tests.conftest import cli_env, run_align
+from tests.conftest import cli_env, compose_cfg, run_align
 from tests.tracking_helpers import SECRETS, TINY_RUN, files_containing, offline_runs
-
-
-def compose_cfg(*overrides: str):
-    register_configs()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        return compose(config_name="config", overrides=list(overrides))
 
 
 @pytest.fixture

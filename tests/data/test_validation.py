@@ -6,21 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from align.config import register_configs, validate
 from align.errors import ConfigError
-from align.paths import conf_dir
+from tests.conftest import compose_valid_cfg as compose_cfg
 from tests.conftest import run_align
 from tests.data.conftest import hh_rows, write_jsonl
-
-
-def compose_cfg(*overrides: str):
-    register_configs()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    validate(cfg)
-    return cfg
 
 
 @pytest.fixture(scope="module")

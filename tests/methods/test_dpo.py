@@ -6,23 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from align.config import register_configs, validate
 from align.errors import ConfigError
-from align.paths import conf_dir
 from align.trl_fields import trl_fields
+from tests.conftest import compose_valid_cfg as compose_cfg
 from tests.methods.conftest import OVERFIT, logged, start_end, train
 
 DPO_LOSSES = trl_fields("dpo")["loss_type"]["choices"]
-
-
-def compose_cfg(*overrides: str):
-    register_configs()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    validate(cfg)
-    return cfg
 
 
 @pytest.mark.parametrize("loss", DPO_LOSSES)
