@@ -500,6 +500,10 @@ def validate(cfg: DictConfig) -> None:
         if cfg.peft[key] < 1:
             raise _fail(f"peft.{key}", cfg.peft[key], "a positive integer")
     _check_tracking(cfg.tracking)
+    if "cache" in cfg:
+        from align.cache import ref_cache_for
+
+        ref_cache_for(cfg)  # cache.ref_logps=true with a reference that moves during training is an error
     if not cfg.dry_run:  # the plan reports a missing token instead
         from align.hub import check_push_to_hub
 

@@ -178,6 +178,16 @@ def activation_bytes(arch: Architecture, sequences: int, length: int, act_bytes:
     return kept + logits
 
 
+def _holds_reference(cfg: DictConfig) -> bool:
+    """A frozen reference copy beside the policy: not with LoRA (the adapter-disabled base serves), nor with
+    precomputed reference log-probs (cache.ref_logps, on by default), which need no reference model at all."""
+    from align.cache import ref_cache_for
+
+    if cfg.method.trainer not in REFERENCE_TRAINERS or cfg.peft.method != "none":
+        return False
+    return "cache" not in cfg or ref_cache_for(cfg) is None
+
+
 def estimate(cfg: DictConfig, arch: Architecture) -> Estimate:
     """Memory per device for training `arch` as the validated config `cfg` asks."""
     from align.hardware import resolved
@@ -202,7 +212,7 @@ def estimate(cfg: DictConfig, arch: Architecture) -> Estimate:
     states, optim_note = optimizer_bytes(str(method.get("optim") or "adamw_torch"), train_bytes, fp32_master)
     est = Estimate(
         weights=base + arch.lora_params * 4,
-        reference=arch.params * weight_bytes if method.trainer in REFERENCE_TRAINERS and not lora else 0,
+        reference=arch.params * weight_bytes if _holds_reference(cfg) else 0,
         gradients=trainable * train_bytes,
         optimizer=trainable * states,
         activations=0,

@@ -96,9 +96,11 @@ def test_estimate_is_within_25_percent_of_the_measured_peak(small_llama: Path, c
 
 
 def test_zero_stages_shard_what_they_promise():
-    full = _estimate("experiment=zephyr-7b-beta/dpo", "hardware.num_processes=1")
-    zero3 = _estimate("experiment=zephyr-7b-beta/dpo")
-    zero2 = _estimate("experiment=zephyr-7b-beta/dpo", "hardware=zero2", "hardware.num_processes=8")
+    held = "cache.ref_logps=false"  # TRL holds a reference copy, sharded like the policy
+    full = _estimate("experiment=zephyr-7b-beta/dpo", "hardware.num_processes=1", held)
+    zero3 = _estimate("experiment=zephyr-7b-beta/dpo", held)
+    zero2 = _estimate("experiment=zephyr-7b-beta/dpo", "hardware=zero2", "hardware.num_processes=8", held)
+    assert full.reference > 0
     assert zero3.optimizer == pytest.approx(full.optimizer / 8) and zero2.optimizer == pytest.approx(full.optimizer / 8)
     assert zero3.gradients == pytest.approx(full.gradients / 8) and zero2.gradients == pytest.approx(full.gradients / 8)
     assert zero2.weights == full.weights and zero2.reference == full.reference  # ZeRO-2 keeps whole weights
@@ -112,14 +114,21 @@ def test_handbook_hardware_fits_and_one_gpu_does_not():
     assert _estimate("experiment=zephyr-7b-beta/dpo").total < gib80  # the handbook's 8 x 80 GB
     assert _estimate("experiment=zephyr-7b-beta/sft").total < gib80
     assert _estimate("experiment=zephyr-7b-beta/dpo", "hardware.num_processes=1").total > gib80
-    qlora = _estimate("experiment=zephyr-7b-beta/dpo_qlora")  # one GPU
+    qlora = _estimate("experiment=zephyr-7b-beta/dpo_qlora", "cache.ref_logps=false")  # one GPU
     assert qlora.total < 24 * memory.GIB and qlora.reference == 0  # the adapters' base is the reference
 
 
+def test_precomputed_reference_log_probs_hold_no_reference_copy():
+    held = _estimate("experiment=zephyr-7b-beta/dpo", "cache.ref_logps=false")
+    cached = _estimate("experiment=zephyr-7b-beta/dpo")  # cache.ref_logps: on by default for DPO
+    assert held.reference > 0 and cached.reference == 0
+    assert cached.total == pytest.approx(held.total - held.reference)
+
+
 def test_offload_moves_states_to_host_memory():
-    plain = _estimate("experiment=zephyr-7b-beta/dpo")
+    plain = _estimate("experiment=zephyr-7b-beta/dpo", "cache.ref_logps=false")
     offloaded = _estimate("experiment=zephyr-7b-beta/dpo", "hardware.offload_optimizer=true",
-                          "hardware.offload_params=true")
+                          "hardware.offload_params=true", "cache.ref_logps=false")
     assert offloaded.optimizer == 0 and offloaded.reference == 0
     assert offloaded.offloaded == pytest.approx(plain.optimizer + plain.reference + plain.weights - offloaded.weights)
 

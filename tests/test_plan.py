@@ -36,8 +36,9 @@ def test_recipe_plan_from_a_local_config(mistral_config: Path, tmp_path: Path):
     out = plan("experiment=zephyr-7b-beta/dpo", f"model.name_or_path={mistral_config}", tmp_path=tmp_path)
     assert f"parameters:            {MISTRAL_7B_PARAMETERS} (trainable {MISTRAL_7B_PARAMETERS}" in out
     assert "memory per GPU:" in out and "DeepSpeed ZeRO-3, 8 process(es)" in out
-    for part in ("weights", "reference model", "gradients", "optimizer states", "activations"):
+    for part in ("weights", "gradients", "optimizer states", "activations"):
         assert f"    {part}" in out
+    assert "    reference model" not in out  # its log-probs are precomputed (cache.ref_logps, on for DPO)
     assert "sharded over 8 (ZeRO-3)" in out and "16 sequences x 1024 tokens" in out
     assert "effective batch size:  128 = 8 per device x 2 accumulation x 8 process(es)" in out
     # no network: the data part names the dataset it could not fetch, and the plan still finishes
