@@ -112,6 +112,9 @@ class _RefCacheMixin:
         entry = self._ref_session.entries.get(name) if self._ref_session is not None else None
         if entry is not None and entry.hit:
             return dataset  # the cached split already has TRL's reference columns
+        if len(dataset) == 0:  # e.g. every row's prompt alone was longer than max_length; TRL dropped them all
+            log.warning("The %s split has no rows left to compute reference log-probs for.", name)
+            return dataset
         started = time.perf_counter()
         with_refs = super()._precompute_ref_logps(dataset, name, batch_size)
         if entry is None:
