@@ -18,3 +18,16 @@ def plugin_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(LAUNCHERS), path) if p))
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def hydra_default_version_base():
+    """Hydra's launcher suites assume its default version base; composing a config elsewhere in the session
+    (`initialize_config_dir(version_base=None)`) sets the process-wide one to 1.3, where jobs no longer chdir."""
+    from hydra.version import _UNSPECIFIED_, VersionBase
+
+    version = VersionBase.instance()
+    saved = version.getbase()
+    version.version_base = _UNSPECIFIED_  # setbase() accepts only a Version
+    yield
+    version.version_base = saved
