@@ -265,6 +265,9 @@ def test_every_recipe_composes_and_validates(recipe: str, handbook_node: None):
     if cfg.peft.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
         with pytest.raises(EnvironmentProblem, match="bitsandbytes"):
             validate(cfg)
+    elif cfg.hardware.distributed == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+        with pytest.raises(EnvironmentProblem, match="pip install 'align\\[deepspeed\\]'"):
+            validate(cfg)
     else:
         validate(cfg)
         assert cfg.method.warmup_ratio is None  # the handbook's names are translated in the file itself
