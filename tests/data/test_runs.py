@@ -54,4 +54,4 @@ def test_a_row_missing_rejected_names_its_line_and_field(tmp_path: Path):
         """(chosen, rejected); a row looks like {"chosen": "\\n\\nHuman: Say hi\\n\\nAssistant: Hello!", """
         """"rejected": "\\n\\nHuman: Say hi\\n\\nAssistant: Go away."}."""
     )
-    assert "Loading weights" not in out.stderr and not (tmp_path / "run" / "model").exists()
+    assert "Loading weights" not in out.stderr and not (tmp_path / "run").exists()  # checked before anything is written
