@@ -17,6 +17,10 @@ class DataError(AlignError):
     """A data source, file or row cannot be used for the method at hand."""
 
 
+class SourceUnreachable(DataError):
+    """A Hub dataset could not be fetched (no network, offline mode, gated): the data may be fine."""
+
+
 class ModelError(AlignError):
     """A model or tokenizer cannot be found or loaded."""
 

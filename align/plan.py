@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from align.errors import AlignError
+from align.errors import AlignError, SourceUnreachable
 
 SAMPLE_ROWS = 256
 _COLUMN = 25  # labels are padded to this width so the values line up
@@ -157,7 +157,7 @@ def _data_lines(cfg: DictConfig, data_kind: str) -> tuple[list[str], int | None]
 
     try:
         splits = data_layer.load_for_method(cfg.data, data_kind, cfg.method.name)
-    except (AlignError, OSError, ValueError) as error:
+    except (SourceUnreachable, OSError) as error:  # the plan goes on without it; bad data stops it (exit 2)
         reason, sources = " ".join(str(error).split()), _sources(cfg.data)
         named = any(source in reason for source in sources)  # the data layer's messages name the failing source
         return [_line("data", f"not loaded{'' if named else ' (' + ', '.join(sources) + ')'}: {reason}")], None

@@ -73,3 +73,12 @@ def test_tiny_plan_estimates_a_cpu_process(tmp_path: Path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "memory per process:" in out.stdout and "CPU, no mixed precision" in out.stdout
     assert "tokens per row:" in out.stdout and "optimizer steps:" in out.stdout
+
+
+def test_bad_data_stops_a_dry_run(tmp_path: Path):
+    """Unreachable Hub data leaves a plan without it; data that cannot work for the method is an error."""
+    rows = tmp_path / "unpaired.jsonl"
+    rows.write_text('{"prompt": "a", "completion": "b", "label": true}\n' * 4)
+    out = run_align("method=dpo", "data=file", f"data.path={rows}", "dry_run=true", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 2 and out.stderr.startswith("align: error:") and "preference" in out.stderr
+    assert not (tmp_path / "run").exists()

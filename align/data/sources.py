@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from align.errors import DataError
+from align.errors import DataError, SourceUnreachable
 
 # File suffix -> datasets' packaged builder. data.format may name a suffix to read files with another one.
 READERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -233,5 +233,6 @@ def _read_hub(source: Any, key: str, split: str) -> Part:
             if offline
             else "Check the id, the config name, your network and, for gated datasets, your HF token"
         )
-        raise DataError(f"Could not load the Hub dataset {source.path!r} ({key}.path): {reason}. {where}.") from None
+        message = f"Could not load the Hub dataset {source.path!r} ({key}.path): {reason}. {where}."
+        raise SourceUnreachable(message) from None
     return Part(dataset, label)
