@@ -80,5 +80,6 @@ def test_bad_data_stops_a_dry_run(tmp_path: Path):
     rows = tmp_path / "unpaired.jsonl"
     rows.write_text('{"prompt": "a", "completion": "b", "label": true}\n' * 4)
     out = run_align("method=dpo", "data=file", f"data.path={rows}", "dry_run=true", f"hydra.run.dir={tmp_path / 'run'}")
-    assert out.returncode == 2 and out.stderr.startswith("align: error:") and "preference" in out.stderr
+    last = out.stderr.strip().splitlines()[-1]  # after the progress bars of reading the file
+    assert out.returncode == 2 and last.startswith("align: error:") and "preference" in last
     assert not (tmp_path / "run").exists()
