@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from align import hardware, tracking
 from align.config import RENAMED_FIELDS
-from align.errors import ConfigError
+from align.errors import ConfigError, DataError
 from align.outputs import swap_in, write_json
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class Run:
         if self.cfg.hardware.distributed == "fsdp" and not self.on_cuda and hardware.inside_distributed_launch():
             hardware.enable_fsdp_on_cpu(args)
         try:
-            return trainer_class(
+            trainer = trainer_class(
                 model=model if model is not None else self.model(model_class),
                 args=args,
                 train_dataset=data["train"],
@@ -141,14 +141,24 @@ class Run:
         except ValueError as error:
             reason = _one_line(error)
             raise ConfigError(f"TRL's {trainer_class.__name__} rejected this run's method settings: {reason}") from None
+        if hasattr(trainer.train_dataset, "__len__") and len(trainer.train_dataset) == 0:
+            raise DataError(
+                f"None of the {len(data['train'])} train rows is left after tokenization: TRL drops rows whose prompt "
+                f"alone fills method.max_length={args.max_length}. Raise method.max_length or use shorter rows "
+                "(dry_run=true prints token lengths)."
+            )
+        return trainer
 
     def finish(self, trainer: Any) -> dict[str, Any]:
         """Train, evaluate, score exact match, save model/ atomically; return the run's metrics.
 
         Every process takes part in evaluation, generation and saving (ZeRO-3 and FSDP gather the
-        sharded weights collectively); only the main process writes files.
+        sharded weights collectively); only the main process writes files. Training continues from a
+        checkpoint as `resume` says and stops cleanly on SIGTERM/SIGINT (align/resume.py).
         """
-        result = trainer.train()
+        from align import resume
+
+        result = resume.train(trainer, self.cfg, self.run_dir)
         metrics: dict[str, Any] = {"train_loss": result.training_loss, "train_steps": result.global_step}
         if trainer.eval_dataset is not None:
             metrics.update(trainer.evaluate())

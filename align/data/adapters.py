@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Bump when a conversion below changes: it is part of the `datasets` cache fingerprint.
-VERSION = 1
+VERSION = 2
 
 # Roles as ShareGPT and OpenAI spell them -> the roles chat templates know.
 ROLES = {
@@ -129,6 +129,8 @@ def _value(row: dict[str, Any], field: str) -> Any:
     value = row.get(field)
     if value is None:
         raise RowProblem(f"has no {field!r} (missing or null)")
+    if isinstance(value, str) and not value.strip():
+        raise RowProblem(f"has an empty {field!r}; expected text to train on")
     return value
 
 

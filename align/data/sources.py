@@ -151,6 +151,8 @@ def _load_file(path: Path, builder: str, split: str, key: str):
     from datasets import load_dataset
     from datasets.exceptions import DatasetGenerationError
 
+    if builder in ("json", "csv") and path.suffix not in _COMPRESSION:
+        _check_utf8(path)
     try:
         return load_dataset(builder, data_files={"train": str(path)}, split=split)
     except StopIteration:  # what datasets raises for an empty JSON file
@@ -165,6 +167,19 @@ def _load_file(path: Path, builder: str, split: str, key: str):
             f"(slices such as 'train[:10%]' work too). Set {key}.split=train, or point {key}.path at a directory "
             "with files named by split (train.jsonl, test.jsonl)."
         ) from None
+
+
+def _check_utf8(path: Path) -> None:
+    """A text file's first byte sequence that is not UTF-8, named by line (Arrow would fail later, and vaguely)."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    f"{path}:{number} is not UTF-8 text (byte {line[error.start]:#04x} at column {error.start + 1}). "
+                    "Expected a UTF-8 encoded file: convert it, e.g. iconv -f latin1 -t utf-8."
+                ) from None
 
 
 def _empty(key: str, path: str, split: str) -> DataError:

@@ -1,0 +1,140 @@
+"""The bad-input catalogue: every entry is a real `python -m align` run into a run directory that already holds
+an earlier run's files. Each must exit 2 with one `align: error:` paragraph naming what is wrong, show no
+traceback, and leave the earlier files byte-identical (and add none)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli_env, run_align
+
+PAIR = {"prompt": "What is 1 + 1?", "chosen": "2", "rejected": "3"}
+
+# Found only once the model and tokenizer are loaded: the run directory gets this run's .hydra/, run_info.json
+# and align.log, but every earlier file stays as it was.
+LATE = {"every-row-too-long", "unknown-architecture"}
+
+# file name -> content (bytes), written once into the catalogue's data directory
+FILES = {
+    "pairs.jsonl": (json.dumps(PAIR) + "\n") * 8,
+    "empty.jsonl": "",
+    "malformed.jsonl": json.dumps(PAIR) + '\n{"prompt": "a", bad\n',
+    "no_rejected.jsonl": (json.dumps(PAIR) + "\n") * 2 + json.dumps({"prompt": "a", "chosen": "b"}) + "\n",
+    "sft.jsonl": json.dumps({"prompt": "a", "completion": "b"}) + "\n",
+    "text.jsonl": json.dumps({"text": "plain text"}) + "\n",
+    "latin1.jsonl": b'{"text": "caf\xe9"}\n',
+    "empty_prompt.jsonl": json.dumps({**PAIR, "prompt": ""}) + "\n" + json.dumps(PAIR) + "\n",
+    "too_long.jsonl": (json.dumps({**PAIR, "prompt": "one two three " * 400}) + "\n") * 3,
+    "no_config/weights.bin": "",
+    "unknown_arch/config.json": json.dumps({"model_type": "nonsense"}),
+}
+
+CATALOGUE = [
+    # ---- config values: wrong type, out of range, unknown key, unknown option, incompatible combination
+    ("beta-negative", ["method=dpo", "method.beta=-1"], "method.beta: -1.0. Expected a positive number"),
+    ("lr-not-a-number", ["method.learning_rate=abc"], "method.learning_rate: 'abc'"),
+    ("max-steps-float", ["method.max_steps=1.5"], "method.max_steps: 1.5"),
+    ("unknown-method-key", ["+method.no_such_field=1"], "Unknown config key 'method.no_such_field'"),
+    ("misspelt-method-key", ["+method.lerning_rate=1e-5"], "Did you mean method.learning_rate"),
+    ("unknown-method", ["method=nonexistent"], "Unknown option 'nonexistent' for config group 'method'"),
+    ("unknown-model", ["model=nonexistent"], "Unknown option 'nonexistent' for config group 'model'"),
+    ("unknown-data", ["data=nonexistent"], "Unknown option 'nonexistent' for config group 'data'"),
+    ("unknown-hardware", ["hardware=nonexistent"], "Unknown option 'nonexistent' for config group 'hardware'"),
+    ("unknown-peft", ["peft=nonexistent"], "Unknown option 'nonexistent' for config group 'peft'"),
+    ("unknown-tracking", ["tracking=nonexistent"], "Unknown option 'nonexistent' for config group 'tracking'"),
+    ("bad-loss-type", ["method=dpo", "method.loss_type=nope"], "method.loss_type: 'nope'. Expected one of sigmoid"),
+    ("lora-rank-zero", ["peft=lora", "peft.r=0"], "peft.r: 0. Expected a positive integer"),
+    ("lora-dropout-range", ["peft=lora", "peft.lora_dropout=1.5"], "peft.lora_dropout: 1.5"),
+    ("processes-zero", ["hardware.num_processes=0"], "hardware.num_processes: 0"),
+    ("zero-stage-5", ["hardware.zero_stage=5"], "hardware.zero_stage: 5"),
+    ("num-train-zero", ["data.num_train=0"], "data.num_train: 0"),
+    ("wandb-project-slash", ["tracking=wandb", "tracking.project=a/b"], "tracking.project: 'a/b'"),
+    ("qlora-merge", ["peft=qlora", "peft.merge=true"], "peft.merge: True. Expected false with peft=qlora"),
+    ("fsdp-qlora-without-qlora", ["hardware=fsdp_qlora"], "choose peft=qlora with it"),
+    ("cache-with-moving-reference", ["method=dpo", "cache.ref_logps=true", "method.sync_ref_model=true"],
+     "method.sync_ref_model=true updates the reference"),
+    ("dry-run-not-bool", ["dry_run=maybe"], "dry_run: 'maybe'"),
+    ("push-without-token", ["method.push_to_hub=true", "method.hub_model_id=me/x"], "needs a Hugging Face token"),
+    ("chat-template-typo", ["model.chat_template=zepyhr"], "model.chat_template: 'zepyhr'"),
+    ("unparsable-override", ["method.beta=0.1)"], "Could not parse the command-line override"),
+    # ---- data
+    ("missing-file", ["method=dpo", "data=file", "data.path=missing.jsonl"], "data.path: 'missing.jsonl'"),
+    ("empty-file", ["method=dpo", "data=file", "data.path=empty.jsonl"], "has no rows"),
+    ("malformed-line", ["method=dpo", "data=file", "data.path=malformed.jsonl"], "malformed.jsonl:2 is not valid JSON"),
+    ("missing-column-in-a-row", ["method=dpo", "data=file", "data.path=no_rejected.jsonl"],
+     "no_rejected.jsonl line 3 has no 'rejected'"),
+    ("sft-data-for-dpo", ["method=dpo", "data=file", "data.path=sft.jsonl"], "trains on preference data"),
+    ("sft-data-for-kto", ["method=kto", "data=file", "data.path=sft.jsonl"], "trains on unpaired data"),
+    ("text-for-reward", ["method=reward", "data=file", "data.path=text.jsonl"], "trains on preference data"),
+    ("pairs-for-cpt", ["method=cpt", "data=file", "data.path=pairs.jsonl"], "trains on text data"),
+    ("not-utf8", ["method=cpt", "data=file", "data.path=latin1.jsonl"], "latin1.jsonl:1 is not UTF-8 text"),
+    ("empty-prompt", ["method=dpo", "data=file", "data.path=empty_prompt.jsonl"], "line 1 has an empty 'prompt'"),
+    ("every-row-too-long", ["method=dpo", "data=file", "data.path=too_long.jsonl", "method.max_steps=1"],
+     "left after tokenization"),
+    ("weight-above-one", ["method=dpo", "data=mixture", "data.sources=[{path: pairs.jsonl, weight: 1.5}]"],
+     "data.sources[0].weight: 1.5"),
+    ("empty-mixture", ["method=dpo", "data=mixture"], "data.sources: []"),
+    ("split-that-does-not-exist", ["method=dpo", "data=file", "data.path=pairs.jsonl", "data.split=validation"],
+     "data.split='validation' does not exist"),
+    ("unknown-data-format", ["method=dpo", "data=file", "data.path=pairs.jsonl", "data.format=xml"],
+     "data.format: 'xml'"),
+    ("unreconcilable-mixture", ["method=dpo", "data=mixture", "data.sources=[{path: pairs.jsonl}, {path: sft.jsonl}]"],
+     "cannot be reconciled"),
+    # ---- model paths
+    ("model-dir-missing", ["model.name_or_path=/nonexistent/model"], "No such directory exists"),
+    ("model-dir-without-config", ["model.name_or_path=no_config"], "Expected a model directory with a config.json"),
+    ("unknown-architecture", ["model.name_or_path=unknown_arch"], "does not recognize this architecture"),
+    # ---- environment: no GPU for a GPU-only option, missing optional dependency
+    ("qlora-without-cuda", ["peft=qlora"], "needs a CUDA GPU and the bitsandbytes package"),
+    ("cuda-device-missing", ["hardware.device=cuda"], "no CUDA GPU is visible"),
+    ("flash-attention-missing", ["model.attn_implementation=flash_attention_2"], "pip install flash-attn"),
+    ("ddp-without-process-count", ["hardware=ddp"], "a number of CPU processes for hardware=ddp"),
+]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("bad-inputs")
+    for name, content in FILES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return root
+
+
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+def test_the_catalogue_has_at_least_40_entries():
+    assert len(CATALOGUE) >= 40 and len({name for name, *_ in CATALOGUE}) == len(CATALOGUE)
+
+
+@pytest.mark.parametrize(("name", "overrides", "message"), CATALOGUE, ids=[name for name, *_ in CATALOGUE])
+def test_bad_input_is_one_clear_paragraph_and_touches_nothing(data_dir: Path, tmp_path: Path, name: str,
+                                                              overrides: list[str], message: str):
+    import torch
+
+    if torch.cuda.is_available() and name in ("qlora-without-cuda", "cuda-device-missing", "flash-attention-missing"):
+        pytest.skip("about a machine without CUDA")
+    run_dir = tmp_path / "earlier-run"
+    run_dir.mkdir()
+    (run_dir / "metrics.json").write_text('{"train_loss": 0.5}\n')
+    (run_dir / "model").mkdir()
+    (run_dir / "model" / "config.json").write_text("{}\n")
+    before = snapshot(run_dir)
+    env = cli_env(HF_HOME=str(tmp_path / "hf-home"))  # no stored Hub login
+    env.pop("HF_TOKEN", None)
+    env.pop("HUGGING_FACE_HUB_TOKEN", None)
+    out = run_align(*overrides, f"hydra.run.dir={run_dir}", cwd=data_dir, env=env, timeout=300)
+    last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ""
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert last.startswith("align: error: ") and message in last, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    after = snapshot(run_dir)
+    assert {path: after.get(path) for path in before} == before  # earlier outputs untouched
+    assert name in LATE or after == before  # caught before anything was written
+    assert "metrics.json" in after and not (run_dir / ".model.staging").exists()
