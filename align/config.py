@@ -218,6 +218,9 @@ class AlignConfig:
     tracking: Any = MISSING
     cache: CacheConfig = field(default_factory=CacheConfig)
     dry_run: bool = False
+    # auto: continue from the run directory's latest complete checkpoint, if any; never: train from scratch;
+    # or a checkpoint directory to continue from (docs/resume.md).
+    resume: str = "auto"
 
 
 # Handbook/TRL argument names that current transformers/TRL renamed: old name -> new name.
@@ -415,6 +418,19 @@ def _check_method(method: DictConfig) -> None:
             raise _fail("method.loss_weights", list(weights), f"one weight per loss in method.loss_type ({n_losses})")
 
 
+def _check_resume(cfg: DictConfig) -> None:
+    from align.resume import check_value
+
+    if cfg.method.get("resume_from_checkpoint") is not None:
+        raise _fail(
+            "method.resume_from_checkpoint",
+            cfg.method.resume_from_checkpoint,
+            "null: align resumes through the top-level key resume",
+            "Use resume=<checkpoint dir>, or resume=auto (the default) for the run directory's latest checkpoint.",
+        )
+    check_value(cfg.get("resume", "auto"))
+
+
 def trl_fields_for(method: DictConfig) -> dict[str, dict[str, Any]]:
     """TRL field specs of the method's schema (found from its dataclass type); none for align's own methods."""
     schema = OmegaConf.get_type(method)
@@ -490,6 +506,7 @@ def validate(cfg: DictConfig) -> None:
         _translate_renamed(cfg.method)
         _normalise_method(cfg.method)
     _check_method(cfg.method)
+    _check_resume(cfg)
     _check_hardware(cfg)
     if not cfg.dry_run:
         _check_machine(cfg)

@@ -1,7 +1,9 @@
 """One run from a composed config: validate, then print a plan (dry_run) or train and fill the run directory.
 
 Run directory contract: `.hydra/` (config, hydra, overrides), `run_info.json` (seed, git commit,
-versions, command), `align.log`, `metrics.json` and `model/` (written atomically, main process only).
+versions, command), `align.log` (appended to by every run in the directory), `checkpoints/`, `metrics.json`
+and `model/` (every file written atomically, main process only). A run started again in the same directory
+continues from its latest complete checkpoint (`resume`, align/resume.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -19,10 +22,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from align import tracking
+from align import resume, tracking
 from align.config import validate
 from align.errors import AlignError
-from align.outputs import write_json
+from align.outputs import disk_errors, write_json, write_text
 from align.secrets import scrub, scrub_config, scrub_sweep_config
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         # rows are read and converted (and cached by `datasets`) before anything is written: a bad row or
         # data of the wrong kind for the method stops the run here, leaving earlier outputs as they were
         load_for_method(cfg.data, method.DATA_KIND, cfg.method.name)
+        resumed = resume.checkpoint_to_resume(cfg, run_dir)  # checkpoints of another run: stop before writing
     except AlignError:
         raise
     finally:
@@ -58,14 +62,29 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         hardware.launch(cfg.hardware, run_dir, list(hydra_cfg.overrides.task))
         return json.loads((run_dir / "metrics.json").read_text())
     hardware.single_process_rendezvous(cfg.hardware)
+    with disk_errors(run_dir):
+        return _train(cfg, run_dir, hydra_cfg, method, resumed)
+
+
+def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: Any, method: Any, resumed: Path | None) -> dict[str, Any]:
     started = time.time()
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
-        _record_run(run_dir, cfg, hydra_cfg)
+        _record_run(run_dir, cfg, hydra_cfg, resumed)
     _log_to_file(run_dir / "align.log")
     from align.training import Run
 
-    metrics = method.train(Run(cfg, run_dir))
+    try:
+        metrics = method.train(Run(cfg, run_dir))
+    except resume.Interrupted as stop:  # SIGTERM/SIGINT while training: a checkpoint was saved
+        if is_main:
+            sys.stderr.write(f"{stop}\n")
+        raise SystemExit(stop.exit_code) from None
+    except KeyboardInterrupt:  # Ctrl-C before or after the training loop
+        if is_main:
+            sys.stderr.write("align: interrupted; run the same command again to resume from the latest complete "
+                             f"checkpoint in {run_dir / resume.CHECKPOINTS}, if any\n")
+        raise SystemExit(128 + signal.SIGINT) from None
     metrics.update(method=cfg.method.name, runtime_s=round(time.time() - started, 2))
     if is_main:
         write_json(run_dir / "metrics.json", metrics)
@@ -82,13 +101,14 @@ def _remove_if_empty(run_dir: Path) -> None:
         pass  # not empty (earlier outputs, or this run's own) or already gone
 
 
-def _record_run(run_dir: Path, cfg: DictConfig, hydra_cfg: Any) -> None:
+def _record_run(run_dir: Path, cfg: DictConfig, hydra_cfg: Any, resumed: Path | None) -> None:
     hydra_dir = run_dir / ".hydra"
-    hydra_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(scrub_config(cfg), hydra_dir / "config.yaml")
-    OmegaConf.save(scrub_config(OmegaConf.create({"hydra": hydra_cfg})), hydra_dir / "hydra.yaml")
-    OmegaConf.save(scrub_config(hydra_cfg.overrides.task), hydra_dir / "overrides.yaml")
-    write_json(run_dir / "run_info.json", scrub(_provenance(cfg, list(hydra_cfg.overrides.task), run_dir)))
+    write_text(hydra_dir / "config.yaml", OmegaConf.to_yaml(scrub_config(cfg)))
+    write_text(hydra_dir / "hydra.yaml", OmegaConf.to_yaml(scrub_config(OmegaConf.create({"hydra": hydra_cfg}))))
+    write_text(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(scrub_config(hydra_cfg.overrides.task)))
+    info = _provenance(cfg, list(hydra_cfg.overrides.task), run_dir)
+    info["resumed_from"] = str(resumed) if resumed else None
+    write_json(run_dir / "run_info.json", scrub(info))
     scrub_sweep_config(hydra_cfg)
 
 

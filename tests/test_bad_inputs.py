@@ -4,18 +4,24 @@ traceback, and leave the earlier files byte-identical (and add none)."""
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import resource
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_env, run_align
+from tests.conftest import cli_env
 
 PAIR = {"prompt": "What is 1 + 1?", "chosen": "2", "rejected": "3"}
 
-# Found only once the model and tokenizer are loaded: the run directory gets this run's .hydra/, run_info.json
-# and align.log, but every earlier file stays as it was.
-LATE = {"every-row-too-long", "unknown-architecture"}
+# Found only once the model and tokenizer are loaded (or training has begun): the run directory gets this run's
+# .hydra/, run_info.json and align.log (and a torn checkpoint), but every earlier file stays as it was.
+LATE = {"every-row-too-long", "unknown-architecture", "disk-full-during-checkpoint"}
 
 # file name -> content (bytes), written once into the catalogue's data directory
 FILES = {
@@ -30,6 +36,9 @@ FILES = {
     "too_long.jsonl": (json.dumps({**PAIR, "prompt": "one two three " * 400}) + "\n") * 3,
     "no_config/weights.bin": "",
     "unknown_arch/config.json": json.dumps({"model_type": "nonsense"}),
+    "torn/checkpoint-10/trainer_state.json": json.dumps({"global_step": 10}),
+    # `import wandb` fails and find_spec("wandb") is None, as if the package were not installed
+    "no_wandb/sitecustomize.py": "import sys\nsys.modules['wandb'] = None\n",
 }
 
 CATALOGUE = [
@@ -92,7 +101,50 @@ CATALOGUE = [
     ("cuda-device-missing", ["hardware.device=cuda"], "no CUDA GPU is visible"),
     ("flash-attention-missing", ["model.attn_implementation=flash_attention_2"], "pip install flash-attn"),
     ("ddp-without-process-count", ["hardware=ddp"], "a number of CPU processes for hardware=ddp"),
+    ("wandb-not-installed", ["tracking=wandb"], "lists wandb, which is not installed"),
+    ("unwritable-run-dir", [], "Permission denied. Expected a run directory this user can write to"),
+    ("disk-full-at-start", [], "File too large. The disk (or a quota or file size limit) is full"),
+    ("disk-full-during-checkpoint", ["method=dpo", "method.max_steps=2", "method.save_steps=1",
+                                     "method.save_strategy=steps", "data.num_train=64", "data.num_test=8",
+                                     "method.per_device_train_batch_size=4"],
+     "File too large. The disk (or a quota or file size limit) is full"),
+    # ---- resuming
+    ("resume-path-missing", ["resume=/nonexistent/checkpoint-10"], "Invalid value for resume: '/nonexistent"),
+    ("resume-torn-checkpoint", ["resume=torn/checkpoint-10"], "is not a complete align checkpoint"),
+    ("resume-through-trl-key", ["method.resume_from_checkpoint=torn/checkpoint-10"],
+     "method.resume_from_checkpoint: 'torn/checkpoint-10'. Expected null"),
+    ("checkpoints-of-another-run", ["method=dpo"], "holds checkpoint-10 of a different run: method.beta was 0.5"),
 ]
+
+
+def _file_size_limit(size: int) -> Callable[[], None]:
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def _without_dac_override() -> None:
+    """Root ignores file modes; dropping CAP_DAC_OVERRIDE from the bounding set makes the exec'd align obey them."""
+    if os.geteuid() == 0 and ctypes.CDLL(None, use_errno=True).prctl(24, 1, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+        raise OSError(ctypes.get_errno(), "cannot drop CAP_DAC_OVERRIDE")
+
+
+def _read_only(run_dir: Path) -> None:
+    run_dir.chmod(0o555)
+
+
+def _another_runs_checkpoint(run_dir: Path) -> None:
+    checkpoint = run_dir / "checkpoints" / "checkpoint-10"
+    checkpoint.mkdir(parents=True)
+    marker = {"step": 10, "loss_sum": 6.9, "settings": {"method.name": "dpo", "method.beta": 0.5}}
+    (checkpoint / "align_checkpoint.json").write_text(json.dumps(marker))
+
+
+# name -> (what to do to the earlier run directory, a function run in the child before align starts)
+SETUP: dict[str, tuple[Callable[[Path], None] | None, Callable[[], None] | None]] = {
+    "unwritable-run-dir": (_read_only, _without_dac_override),
+    "disk-full-at-start": (None, _file_size_limit(1024)),
+    "disk-full-during-checkpoint": (None, _file_size_limit(600_000)),  # room for configs, not for weights
+    "checkpoints-of-another-run": (_another_runs_checkpoint, None),
+}
 
 
 @pytest.fixture(scope="module")
@@ -125,11 +177,22 @@ def test_bad_input_is_one_clear_paragraph_and_touches_nothing(data_dir: Path, tm
     (run_dir / "metrics.json").write_text('{"train_loss": 0.5}\n')
     (run_dir / "model").mkdir()
     (run_dir / "model" / "config.json").write_text("{}\n")
+    prepare, in_child = SETUP.get(name, (None, None))
+    if prepare is not None:
+        prepare(run_dir)
     before = snapshot(run_dir)
     env = cli_env(HF_HOME=str(tmp_path / "hf-home"))  # no stored Hub login
     env.pop("HF_TOKEN", None)
     env.pop("HUGGING_FACE_HUB_TOKEN", None)
-    out = run_align(*overrides, f"hydra.run.dir={run_dir}", cwd=data_dir, env=env, timeout=300)
+    if name == "wandb-not-installed":
+        env["PYTHONPATH"] = os.pathsep.join([str(data_dir / "no_wandb"), env["PYTHONPATH"]])
+    try:
+        out = subprocess.run([sys.executable, "-m", "align", *overrides, f"hydra.run.dir={run_dir}"], cwd=data_dir,
+                             env=env, capture_output=True, text=True, timeout=300, preexec_fn=in_child)
+    except subprocess.SubprocessError as error:  # the child could not drop the capability
+        pytest.skip(f"cannot set up {name} here: {error}")
+    finally:
+        run_dir.chmod(0o755)
     last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ""
     assert out.returncode == 2, out.stderr[-2000:]
     assert last.startswith("align: error: ") and message in last, out.stderr[-2000:]
