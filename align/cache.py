@@ -147,7 +147,7 @@ class _Entry:
         return self.root / f".{self.key}.staging"  # one writer per key: the lock holder
 
     def complete(self) -> bool:
-        return (self.path / "entry.json").is_file()
+        return all((self.path / name).exists() for name in ("entry.json", "tokenized", "ref_logps.arrow"))
 
     def claim(self) -> bool:
         """True if the entry is complete; else lock it for this job to fill, after waiting for any job filling it."""
@@ -172,6 +172,10 @@ class _Entry:
             self.release()
             return True
         shutil.rmtree(self.staging, ignore_errors=True)  # left by a job that died while writing
+        if self.path.exists():  # files deleted by hand, or written by another align version: computed again
+            log.warning("reference log-probs %s: the cache entry %s is incomplete; computing it again",
+                        self.key[:12], self.path)
+            shutil.rmtree(self.path, ignore_errors=True)
         return False
 
     def load(self) -> Any:

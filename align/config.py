@@ -444,21 +444,24 @@ def trl_fields_for(method: DictConfig) -> dict[str, dict[str, Any]]:
 
 def _check_model(model: DictConfig) -> None:
     path = model.name_or_path
-    if path is None:
-        if model.build is None:
-            raise _fail("model.name_or_path", None, "a Hub id (org/name) or a local model directory")
-        return
-    _check_model_path("model.name_or_path", path)
+    if path is None and model.build is None:
+        raise _fail("model.name_or_path", None, "a Hub id (org/name) or a local model directory")
+    if path is not None:
+        _check_model_path("model.name_or_path", path)
     if model.tokenizer_name_or_path is not None:
-        _check_model_path("model.tokenizer_name_or_path", model.tokenizer_name_or_path)
+        _check_model_path("model.tokenizer_name_or_path", model.tokenizer_name_or_path, tokenizer=True)
 
 
-def _check_model_path(key: str, value: str) -> None:
+def _check_model_path(key: str, value: str, tokenizer: bool = False) -> None:
     expanded = Path(value).expanduser()
     looks_like_path = value.startswith(("/", ".", "~")) or value.count("/") > 1 or "\\" in value
     if expanded.is_dir():
-        if not (expanded / "config.json").is_file() and not (expanded / "adapter_config.json").is_file():
-            raise _fail(key, value, "a model directory with a config.json (e.g. <run dir>/model)")
+        marks = ("tokenizer_config.json", "tokenizer.json", "config.json") if tokenizer else (
+            "config.json", "adapter_config.json")
+        if not any((expanded / name).is_file() for name in marks):
+            what = "a tokenizer directory with a tokenizer_config.json" if tokenizer else (
+                "a model directory with a config.json (e.g. <run dir>/model)")
+            raise _fail(key, value, what)
         return
     if expanded.exists():
         raise _fail(key, value, "a model directory, not a file")

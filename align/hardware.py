@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -183,20 +184,44 @@ def launch(hw: DictConfig, run_dir: Path, overrides: list[str]) -> None:
     if hw.distributed == "deepspeed":
         (run_dir / "deepspeed.json").write_text(json.dumps(deepspeed_config(hw), indent=2) + "\n")
     config_file = run_dir / "accelerate_config.yaml"
-    config_file.write_text(yaml.safe_dump(accelerate_config(hw, run_dir), sort_keys=False))
+    config = accelerate_config(hw, run_dir)
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     args = ["-m", "align", *overrides, f"hydra.run.dir={run_dir}"]
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_file), *args]
+    command = [sys.executable, "-m", "align.launch_workers", "--config_file", str(config_file), *args]
     by_hand = " ".join(["accelerate launch --config_file", str(config_file), *args])
     (run_dir / "launch_command.txt").write_text(by_hand + "\n")
-    log.info("Launching %s processes through accelerate: %s", accelerate_config(hw, run_dir)["num_processes"], by_hand)
+    log.info("Launching %s processes through accelerate: %s", config["num_processes"], by_hand)
     env = dict(os.environ, ALIGN_LAUNCHED="1")
-    returncode = subprocess.run(command, env=env).returncode
+    returncode, signum = wait_passing_on_signals(subprocess.Popen(command, env=env, start_new_session=True))
+    if signum is not None:  # the workers saved a checkpoint and said so; stop as they did
+        name, workers = signal.Signals(signum).name, config["num_processes"]
+        sys.stderr.write(f"align: {name} passed on to the {workers} workers; run the same command again to resume "
+                         "from the latest complete checkpoint\n")
+        raise SystemExit(128 + signum)
     if returncode != 0:
         raise AlignError(
             f"The distributed run exited with status {returncode}; see the worker output above and "
             f"{run_dir / 'align.log'}. Rerun by hand with: {by_hand}"
         )
 
+
+def wait_passing_on_signals(process: subprocess.Popen) -> tuple[int, int | None]:
+    """Wait for the launcher; SIGTERM or SIGINT sent here (SLURM preemption, `kill`, Ctrl-C) is passed on to it,
+    whose workers save a checkpoint and stop, instead of ending this process and orphaning them. Returns the
+    launcher's exit status and the first signal received, if any."""
+    received: list[int] = []
+
+    def pass_on(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        if process.poll() is None:
+            process.send_signal(signum)
+
+    previous = {s: signal.signal(s, pass_on) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return process.wait(), (received[0] if received else None)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def enable_fsdp_on_cpu(args: Any) -> None:

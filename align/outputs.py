@@ -42,14 +42,21 @@ def write_text(path: Path, text: str) -> None:
 
 
 def _write_atomically(path: Path, fill: Any) -> None:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
+        fill(handle)
+        handle.write("\n")
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temp file beside `path` for the block to write (by name, e.g. matplotlib's savefig); once the block
+    completes it is flushed to disk and renamed over `path`; if it fails, `path` is left as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            fill(handle)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield Path(tmp)
+        _sync(Path(tmp))
         os.replace(tmp, path)
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)

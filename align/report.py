@@ -12,18 +12,16 @@ import csv
 import io
 import json
 import math
-import os
 import re
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from align.errors import AlignError
+from align.outputs import atomic_path, write_text
 
 RESULTS_CSV = "results.csv"
 REPORT_MD = "report.md"
@@ -319,8 +317,7 @@ def _write_csv(sweep: Sweep, jobs: list[Job], metric: str) -> Path:
             ]
         )
     path = sweep.dir / RESULTS_CSV
-    with _atomic(path) as tmp:
-        tmp.write_text(buffer.getvalue())
+    write_text(path, buffer.getvalue())
     return path
 
 
@@ -369,8 +366,7 @@ def _write_markdown(
         "",
     ]
     path = sweep.dir / REPORT_MD
-    with _atomic(path) as tmp:
-        tmp.write_text("\n".join(lines))
+    write_text(path, "\n".join(lines))
     return path
 
 
@@ -422,7 +418,7 @@ def _plot(sweep: Sweep, metric: str, jobs: list[Job]) -> Path | None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path = sweep.dir / name
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
     return path
@@ -430,19 +426,6 @@ def _plot(sweep: Sweep, metric: str, jobs: list[Job]) -> Path | None:
 
 def _label(job: Job, keys: list[str], short: dict[str, str]) -> str:
     return " ".join([job.method, *(f"{short[k]}={job.overrides[k]}" for k in keys if k in job.overrides)])
-
-
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temp file beside `path` that replaces `path` by a rename once the block completes."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _row(cells: list[str]) -> str:

@@ -114,6 +114,9 @@ def _build(build: dict[str, Any], target: Path) -> None:
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        if target.exists():  # a partial directory (no config.json) from an interrupted or foreign writer
+            log.warning("Replacing the incomplete tiny model directory %s", target)
+            shutil.rmtree(target)
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

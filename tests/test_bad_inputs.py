@@ -96,6 +96,10 @@ CATALOGUE = [
     ("model-dir-missing", ["model.name_or_path=/nonexistent/model"], "No such directory exists"),
     ("model-dir-without-config", ["model.name_or_path=no_config"], "Expected a model directory with a config.json"),
     ("unknown-architecture", ["model.name_or_path=unknown_arch"], "does not recognize this architecture"),
+    ("tokenizer-dir-missing", ["model.tokenizer_name_or_path=/nonexistent/tokenizer"],
+     "Invalid value for model.tokenizer_name_or_path: '/nonexistent/tokenizer'"),
+    ("tokenizer-dir-without-tokenizer", ["model.tokenizer_name_or_path=no_config"],
+     "Expected a tokenizer directory with a tokenizer_config.json"),
     # ---- environment: no GPU for a GPU-only option, missing optional dependency
     ("qlora-without-cuda", ["peft=qlora"], "needs a CUDA GPU and the bitsandbytes package"),
     ("cuda-device-missing", ["hardware.device=cuda"], "no CUDA GPU is visible"),
@@ -105,7 +109,7 @@ CATALOGUE = [
     ("unwritable-run-dir", [], "Permission denied. Expected a run directory this user can write to"),
     ("disk-full-at-start", [], "File too large. The disk (or a quota or file size limit) is full"),
     ("disk-full-during-checkpoint", ["method=dpo", "method.max_steps=2", "method.save_steps=1",
-                                     "method.save_strategy=steps", "data.num_train=64", "data.num_test=8",
+                                     "data.num_train=64", "data.num_test=8",
                                      "method.per_device_train_batch_size=4"],
      "File too large. The disk (or a quota or file size limit) is full"),
     # ---- resuming

@@ -148,6 +148,17 @@ def test_a_partial_entry_is_never_read(tmp_path: Path):
     assert again.claim() is True and again.load().to_dict() == {"prompt_ids": [[1, 2]], "ref_chosen_logps": [-1.5]}
 
 
+def test_an_entry_missing_files_is_computed_again(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    stale = tmp_path / "k"
+    (stale / "dataset").mkdir(parents=True)  # another layout (an older align) or files deleted by hand
+    (stale / "entry.json").write_text('{"seconds": 1.0}')
+    entry = _Entry(tmp_path, "k", "train", ONE_PROCESS)
+    assert entry.claim() is False
+    assert not stale.exists() and "incomplete; computing it again" in caplog.text
+    _fill(entry)
+    assert _Entry(tmp_path, "k", "train", ONE_PROCESS).claim() is True
+
+
 def test_a_job_waits_for_the_job_computing_the_entry(tmp_path: Path):
     first = _Entry(tmp_path, "k", "train", ONE_PROCESS)
     assert first.claim() is False  # this job computes, holding the lock

@@ -25,7 +25,7 @@ MAX_STEPS, SAVE_STEPS = 40, 10
 # The done-when command (method=dpo method.max_steps=40 method.save_steps=10) on a smaller batch and data, so a run
 # takes seconds; losses logged every 3 steps, so checkpoints fall between logs; at most 2 checkpoints kept.
 ARGS = (
-    "method=dpo", f"method.max_steps={MAX_STEPS}", f"method.save_steps={SAVE_STEPS}", "method.save_strategy=steps",
+    "method=dpo", f"method.max_steps={MAX_STEPS}", f"method.save_steps={SAVE_STEPS}",
     "method.save_total_limit=2", "method.logging_steps=3", "method.per_device_train_batch_size=8",
     "data.num_train=240", "data.num_test=8", "data.num_exact_match=0",
 )
@@ -184,6 +184,53 @@ def test_sweep_rerun_resumes_an_interrupted_job(tmp_path: Path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "checkpoint-40 (step 40)" in (job / "align.log").read_text()
     assert metrics(job)["train_steps"] == MAX_STEPS
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_multi_process_run_stops_every_worker_after_a_checkpoint(tmp_path: Path):
+    run_dir, ddp = tmp_path / "run", ("hardware=ddp", "hardware.num_processes=2")
+    training = Training(run_dir, *ddp)
+    assert training.signal_at(15, signal.SIGTERM) == 128 + signal.SIGTERM  # sent to the parent process only
+    stderr = training.stderr.decode(errors="replace")
+    assert stderr.strip().splitlines()[-1] == (
+        "align: SIGTERM passed on to the 2 workers; run the same command again to resume from the latest "
+        "complete checkpoint")
+    step = int(re.search(r"align: interrupted at step (\d+); checkpoint saved in", stderr)[1])
+    assert step in complete_steps(run_dir) and not (run_dir / "metrics.json").exists()
+    assert not [p for p in Path("/proc").glob("[0-9]*/cmdline") if str(run_dir).encode() in _read(p)]
+    again = run_align(*ARGS, *ddp, f"hydra.run.dir={run_dir}")
+    assert again.returncode == 0 and f"checkpoint-{step} (step {step})" in again.stderr
+    assert metrics(run_dir)["train_steps"] == MAX_STEPS
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # the process ended meanwhile
+        return b""
+
+
+PASSING_PARENT = """
+import subprocess, sys
+from align.hardware import wait_passing_on_signals
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
+print(wait_passing_on_signals(child), flush=True)
+"""
+SAVING_CHILD = """
+import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: (time.sleep(0.5), print("child saved", flush=True), sys.exit(143)))
+print("child ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_launching_process_passes_signals_on_and_waits_for_its_workers():
+    parent = subprocess.Popen([sys.executable, "-c", PASSING_PARENT, SAVING_CHILD], cwd=REPO, env=cli_env(),
+                              stdout=subprocess.PIPE, text=True)
+    assert parent.stdout.readline() == "child ready\n"
+    parent.send_signal(signal.SIGTERM)
+    assert parent.stdout.read().splitlines() == ["child saved", f"(143, {int(signal.SIGTERM)})"]
+    assert parent.wait(timeout=30) == 0
 
 
 # ---------------------------------------------------------------------------------- without training

@@ -56,6 +56,7 @@ def test_slurm_preset_is_submitit_on_whole_8_gpu_nodes():
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.nodes, launcher.gpus_per_node, launcher.tasks_per_node) == (1, 8, 1)
     assert launcher.additional_parameters.exclusive is True
+    assert launcher.max_num_timeout > 0  # a job at its time limit is requeued and resumes from its checkpoint
 
 
 def test_optuna_example_maximises_eval_reward_accuracy():
