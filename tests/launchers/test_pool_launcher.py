@@ -82,6 +82,8 @@ def test_failing_jobs_do_not_stop_the_others(tmp_path: Path):
     assert "it exited with code 2" in result.stderr
     assert re.search(r"failed\s+#3\s+value=3 crash_on=3", result.stderr)
     assert "killed by SIGKILL" in result.stderr
+    assert "Error executing job" not in result.stderr  # the summary already names them; no Hydra extra line
+    assert re.search(r"^Job #1 \(value=-1 crash_on=3\) failed: it exited with code 2", result.stderr, re.M)
 
 
 def test_rerun_skips_complete_jobs_and_says_so(tmp_path: Path):

@@ -16,7 +16,7 @@ import threading
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,22 @@ _TICK_S = 1.0
 
 class JobFailedError(CompactHydraException):
     """A job's return value when it failed; Hydra prints it as one paragraph when a sweeper raises it."""
+
+
+@dataclass
+class ReportedFailure(JobReturn):
+    """A failed job's JobReturn once the pool's summary has shown it: reading its value raises the one-paragraph
+    JobFailedError, without the "Error executing job with overrides" line Hydra's JobReturn writes first."""
+
+    @property
+    def return_value(self) -> Any:
+        if self.status is JobStatus.COMPLETED:
+            return self._return_value
+        raise self._return_value
+
+    @return_value.setter
+    def return_value(self, value: Any) -> None:
+        self._return_value = value
 
 
 @dataclass
@@ -85,6 +101,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     for job in jobs:
         assert job.ret is not None
         if job.ret.status is JobStatus.FAILED:
+            job.ret = ReportedFailure(**{f.name: getattr(job.ret, f.name) for f in fields(JobReturn)})
             job.ret.return_value = JobFailedError(
                 f"Job #{job.num} ({_shown(job.overrides)}) failed: {job.row.detail} "
                 f"Its logs: {job.row.job_dir}/{STDERR_LOG}. {failed} of {len(jobs)} jobs failed."
