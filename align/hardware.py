@@ -7,7 +7,6 @@ passes the DeepSpeed/FSDP settings to TRL's arguments, and the HF Trainer sets t
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -20,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from align.errors import AlignError
+from align.outputs import write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -180,16 +180,15 @@ def launch(hw: DictConfig, run_dir: Path, overrides: list[str]) -> None:
     """Run `python -m align OVERRIDES` on every process through accelerate's launcher; wait for it."""
     import yaml
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     if hw.distributed == "deepspeed":
-        (run_dir / "deepspeed.json").write_text(json.dumps(deepspeed_config(hw), indent=2) + "\n")
+        write_json(run_dir / "deepspeed.json", deepspeed_config(hw))
     config_file = run_dir / "accelerate_config.yaml"
     config = accelerate_config(hw, run_dir)
-    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    write_text(config_file, yaml.safe_dump(config, sort_keys=False))
     args = ["-m", "align", *overrides, f"hydra.run.dir={run_dir}"]
     command = [sys.executable, "-m", "align.launch_workers", "--config_file", str(config_file), *args]
     by_hand = " ".join(["accelerate launch --config_file", str(config_file), *args])
-    (run_dir / "launch_command.txt").write_text(by_hand + "\n")
+    write_text(run_dir / "launch_command.txt", by_hand)
     log.info("Launching %s processes through accelerate: %s", config["num_processes"], by_hand)
     env = dict(os.environ, ALIGN_LAUNCHED="1")
     returncode, signum = wait_passing_on_signals(subprocess.Popen(command, env=env, start_new_session=True))

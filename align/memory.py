@@ -188,6 +188,38 @@ def _holds_reference(cfg: DictConfig) -> bool:
     return "cache" not in cfg or ref_cache_for(cfg) is None
 
 
+@dataclass(frozen=True)
+class Storage:
+    """How the run stores its parameters: bytes per base weight, the trainable parameters with bytes for each
+    (and its gradient), and optimizer-state bytes per trainable parameter."""
+
+    mixed: str  # bf16, fp16 or no
+    weight_bytes: int
+    trainable: int
+    train_bytes: int
+    states: float
+    optim_note: str
+
+
+def storage(cfg: DictConfig, arch: Architecture) -> Storage:
+    gpu = on_gpu(cfg)
+    mixed = precision(cfg, gpu)
+    fp32_master = cfg.hardware.distributed == "deepspeed" and mixed != "no"  # 16-bit weights, fp32 master copies
+    weight_bytes = 2 if fp32_master else _DTYPE_BYTES.get(cfg.model.dtype, 2 if gpu else 4)
+    lora = cfg.peft.method != "none"
+    train_bytes = 4 if lora else weight_bytes  # peft keeps adapters in float32
+    states, note = optimizer_bytes(str(cfg.method.get("optim") or "adamw_torch"), train_bytes, fp32_master)
+    return Storage(mixed, weight_bytes, arch.lora_params if lora else arch.params, train_bytes, states, note)
+
+
+def checkpoint_bytes(cfg: DictConfig, arch: Architecture) -> float:
+    """Disk taken by one checkpoint, all processes together: the weights as saved (only the adapter with LoRA or
+    QLoRA) and the optimizer state that resuming needs."""
+    store = storage(cfg, arch)
+    saved = arch.lora_params * 4 if cfg.peft.method != "none" else arch.params * store.weight_bytes
+    return saved + store.trainable * store.states
+
+
 def estimate(cfg: DictConfig, arch: Architecture) -> Estimate:
     """Memory per device for training `arch` as the validated config `cfg` asks."""
     from align.hardware import resolved
@@ -195,21 +227,16 @@ def estimate(cfg: DictConfig, arch: Architecture) -> Estimate:
     hw, method, peft = cfg.hardware, cfg.method, cfg.peft
     settings = resolved(hw)
     world = settings["num_processes"] * settings["num_machines"]
-    gpu = on_gpu(cfg)
-    mixed = precision(cfg, gpu)
     deepspeed, fsdp = hw.distributed == "deepspeed", hw.distributed == "fsdp"
     stage = hw.zero_stage if deepspeed else 3 if fsdp else 0
-    fp32_master = deepspeed and mixed != "no"  # DeepSpeed trains 16-bit weights against fp32 master copies
-    weight_bytes = 2 if fp32_master else _DTYPE_BYTES.get(cfg.model.dtype, 2 if gpu else 4)
-    act_bytes = 2 if mixed != "no" or weight_bytes == 2 else 4
+    store = storage(cfg, arch)
+    weight_bytes, trainable, train_bytes, states = store.weight_bytes, store.trainable, store.train_bytes, store.states
+    act_bytes = 2 if store.mixed != "no" or weight_bytes == 2 else 4
     lora = peft.method != "none"
-    trainable = arch.lora_params if lora else arch.params
-    train_bytes = 4 if lora else weight_bytes  # peft keeps adapters in float32
     if peft.method == "qlora":
         base, base_note = arch.linear_params * NF4_BYTES + (arch.params - arch.linear_params) * 2, "4-bit NF4 linears"
     else:
         base, base_note = arch.params * weight_bytes, f"{8 * weight_bytes}-bit"
-    states, optim_note = optimizer_bytes(str(method.get("optim") or "adamw_torch"), train_bytes, fp32_master)
     est = Estimate(
         weights=base + arch.lora_params * 4,
         reference=arch.params * weight_bytes if _holds_reference(cfg) else 0,
@@ -219,7 +246,7 @@ def estimate(cfg: DictConfig, arch: Architecture) -> Estimate:
         offloaded=0,
         notes={"weights": base_note + (f" + fp32 LoRA adapters ({arch.lora_params:,})" if lora else ""),
                "reference model": f"frozen copy for {method.trainer}", "gradients": f"{8 * train_bytes}-bit",
-               "optimizer states": optim_note},
+               "optimizer states": store.optim_note},
     )
     _shard(est, stage, world, hw.distributed)
     gathered = 2 * arch.layer_params * weight_bytes if stage == 3 and world > 1 else 0  # this layer and the next
@@ -266,3 +293,7 @@ def _offload(est: Estimate, hw: DictConfig) -> None:
             est.offloaded += getattr(est, attr)
             setattr(est, attr, 0.0)
             est.notes[note] += ", offloaded to CPU"
+
+
+def readable_size(n: float) -> str:
+    return f"{n / GIB:.2f} GiB" if n >= GIB else f"{n / 1024**2:.1f} MiB"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -15,7 +16,7 @@ SAMPLE_ROWS = 256
 _COLUMN = 25  # labels are padded to this width so the values line up
 
 
-def describe(cfg: DictConfig, data_kind: str) -> str:
+def describe(cfg: DictConfig, data_kind: str, run_dir: Path) -> str:
     method = cfg.method
     if "num_samples" in method:  # rejection sampling generates, it does not train
         return _describe_sampling(cfg, data_kind)
@@ -23,15 +24,17 @@ def describe(cfg: DictConfig, data_kind: str) -> str:
 
     settings = resolved(cfg.hardware)
     world = settings["num_processes"] * settings["num_machines"]
-    effective = method.per_device_train_batch_size * method.gradient_accumulation_steps * world
+    effective = effective_batch(cfg)
     data_lines, rows = _data_lines(cfg, data_kind)
+    model_lines, arch = _model_lines(cfg, settings)
     lines = [
         f"Plan for method={method.name} (trainer {method.trainer}), model {_model_name(cfg.model)}",
-        *_model_lines(cfg, settings),
+        *model_lines,
         _line("effective batch size", f"{effective} = {method.per_device_train_batch_size} per device "
               f"x {method.gradient_accumulation_steps} accumulation x {world} process(es)"),
         *data_lines,
         _line("optimizer steps", _steps(method, rows, effective)),
+        _checkpoints_line(cfg, arch, total_steps(method, rows, effective), run_dir),
     ]
     if method.get("push_to_hub"):
         from align.hub import token_source
@@ -51,13 +54,38 @@ def _model_name(model: DictConfig) -> str:
     return model.name_or_path or f"{model.name} (built in)"
 
 
+def effective_batch(cfg: DictConfig) -> int:
+    """Sequences per optimizer step over all processes."""
+    from align.hardware import resolved
+
+    settings = resolved(cfg.hardware)
+    world = settings["num_processes"] * settings["num_machines"]
+    return cfg.method.per_device_train_batch_size * cfg.method.gradient_accumulation_steps * world
+
+
+def total_steps(method: DictConfig, rows: int | None, effective: int) -> int | None:
+    """Optimizer steps of the whole run: method.max_steps, else the epochs over `rows`; None if neither is known."""
+    if method.max_steps > 0:
+        return method.max_steps
+    return None if rows is None else math.ceil(math.ceil(rows / effective) * method.num_train_epochs)
+
+
 def _steps(method: DictConfig, rows: int | None, effective: int) -> str:
     if rows is None:
         known = f"{method.max_steps} (method.max_steps)" if method.max_steps > 0 else "unknown"
         return f"{known}; steps per epoch need the data's size"
     per_epoch = math.ceil(rows / effective)
-    total = method.max_steps if method.max_steps > 0 else math.ceil(per_epoch * method.num_train_epochs)
-    return f"{total} ({per_epoch} per epoch, {method.num_train_epochs} epoch(s))"
+    return f"{total_steps(method, rows, effective)} ({per_epoch} per epoch, {method.num_train_epochs} epoch(s))"
+
+
+def _checkpoints_line(cfg: DictConfig, arch: Any, steps: int | None, run_dir: Path) -> str:
+    from align.checkpoint_space import checkpoint_space
+
+    if cfg.method.get("save_strategy") == "no":
+        return _line("checkpoints", "none (method.save_strategy=no): an interrupted run starts over")
+    if arch is None:
+        return _line("checkpoints", "size unknown without the model's config.json")
+    return _line("checkpoints", checkpoint_space(cfg, arch, steps, run_dir).describe())
 
 
 # ------------------------------------------------------------------------------------------------- model
@@ -110,17 +138,19 @@ def _fetch_failure(path: str, revision: str, error: Exception) -> str:
     )
 
 
-def _model_lines(cfg: DictConfig, settings: dict[str, Any]) -> list[str]:
+def _model_lines(cfg: DictConfig, settings: dict[str, Any]) -> tuple[list[str], Any]:
+    """Lines about the model, parameters and memory, and its memory.Architecture (None when unknown)."""
     from align import memory
+    from align.memory import readable_size as size
 
     try:
         config, source = model_config(cfg.model)
     except ConfigUnavailable as error:
-        return [_line("model", str(error)), _line("parameters", "unknown (no config.json)")]
+        return [_line("model", str(error)), _line("parameters", "unknown (no config.json)")], None
     try:
         arch = memory.architecture(config, cfg.peft, cfg.model.trust_remote_code)
     except ValueError as error:  # a config transformers cannot build as a causal LM
-        return [_line("model", f"{source}: {' '.join(str(error).split())}"), _line("parameters", "unknown")]
+        return [_line("model", f"{source}: {' '.join(str(error).split())}"), _line("parameters", "unknown")], None
     est = memory.estimate(cfg, arch)
     trainable = arch.lora_params if cfg.peft.method != "none" else arch.params
     kind = (config.architectures or [config.model_type])[0]
@@ -132,7 +162,7 @@ def _model_lines(cfg: DictConfig, settings: dict[str, Any]) -> list[str]:
         _line("model", f"{kind}: {arch.layers} layers, hidden {arch.hidden}, vocabulary {arch.vocab} "
               f"(config.json of {source})"),
         _line("parameters", f"{arch.params:,} (trainable {trainable:,}, {100 * trainable / arch.params:.2f}%)"),
-        _line("memory per GPU" if gpu else "memory per process", f"{_size(est.total)} estimated: {layout}, "
+        _line("memory per GPU" if gpu else "memory per process", f"{size(est.total)} estimated: {layout}, "
               f"{settings['num_processes']} process(es) x {settings['num_machines']} machine(s), "
               f"{'GPU' if gpu else 'CPU'}, {memory.precision(cfg, gpu)} mixed precision"),
     ]
@@ -140,12 +170,12 @@ def _model_lines(cfg: DictConfig, settings: dict[str, Any]) -> list[str]:
                        ("optimizer states", "optimizer"), ("activations", "activations")):
         value = getattr(est, attr)
         if value or "offloaded" in est.notes[note]:
-            lines.append(f"    {note:<19}{_size(value):>10}  {est.notes[note]}")
+            lines.append(f"    {note:<19}{size(value):>10}  {est.notes[note]}")
     if est.offloaded:
-        lines.append(f"    {'CPU (offloaded)':<19}{_size(est.offloaded):>10}  per process, in host memory")
+        lines.append(f"    {'CPU (offloaded)':<19}{size(est.offloaded):>10}  per process, in host memory")
     if gpu:
         lines.append("    (not counted: the CUDA context and allocator fragmentation, typically 1-3 GiB)")
-    return lines
+    return lines, arch
 
 
 # -------------------------------------------------------------------------------------------------- data
@@ -180,10 +210,6 @@ def _data_lines(cfg: DictConfig, data_kind: str) -> tuple[list[str], int | None]
     else:
         lines.append(_line("tokens per row", _length_stats(tokenizer, train, cfg.method.get("max_length"))))
     return lines, len(train)
-
-
-def _size(n: float) -> str:
-    return f"{n / 1024**3:.2f} GiB" if n >= 1024**3 else f"{n / 1024**2:.1f} MiB"
 
 
 def _sources(data: DictConfig) -> list[str]:

@@ -23,6 +23,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from align import resume, tracking
+from align.checkpoint_space import warn_if_too_big
 from align.config import validate
 from align.errors import AlignError
 from align.outputs import disk_errors, write_json, write_text
@@ -44,13 +45,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if cfg.dry_run:
             from align.plan import describe
 
-            print(describe(cfg, method.DATA_KIND))
+            print(describe(cfg, method.DATA_KIND, run_dir))
             return {}
         from align.data import load_for_method
 
         # rows are read and converted (and cached by `datasets`) before anything is written: a bad row or
         # data of the wrong kind for the method stops the run here, leaving earlier outputs as they were
-        load_for_method(cfg.data, method.DATA_KIND, cfg.method.name)
+        train_rows = len(load_for_method(cfg.data, method.DATA_KIND, cfg.method.name)["train"])
         resumed = resume.checkpoint_to_resume(cfg, run_dir)  # checkpoints of another run: stop before writing
     except AlignError:
         raise
@@ -62,6 +63,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         hardware.launch(cfg.hardware, run_dir, list(hydra_cfg.overrides.task))
         return json.loads((run_dir / "metrics.json").read_text())
     hardware.single_process_rendezvous(cfg.hardware)
+    if int(os.environ.get("RANK", "0")) == 0:
+        warn_if_too_big(cfg, run_dir, train_rows)
     with disk_errors(run_dir):
         return _train(cfg, run_dir, hydra_cfg, method, resumed)
 

@@ -45,6 +45,9 @@ def test_recipe_plan_from_a_local_config(mistral_config: Path, tmp_path: Path):
     data = next(line for line in out.splitlines() if line.startswith("  data:"))
     assert "not loaded" in data and "HuggingFaceH4/ultrafeedback_binarized" in data
     assert "push to Hub:           zephyr-7b-dpo-full (token from HF_TOKEN)" in out
+    # bf16 weights plus ZeRO's fp32 master copy and Adam's two fp32 moments: 14 bytes per parameter
+    checkpoints = next(line for line in out.splitlines() if line.startswith("  checkpoints:"))
+    assert "every 100 steps and at the end; about 94.42 GiB each; 1 kept (method.save_total_limit=1)" in checkpoints
 
 
 def test_plan_says_which_model_config_it_could_not_fetch(tmp_path: Path):
