@@ -205,17 +205,18 @@ def launch(hw: DictConfig, run_dir: Path, overrides: list[str]) -> None:
 
 
 def wait_passing_on_signals(process: subprocess.Popen) -> tuple[int, int | None]:
-    """Wait for the launcher; SIGTERM or SIGINT sent here (SLURM preemption, `kill`, Ctrl-C) is passed on to it,
-    whose workers save a checkpoint and stop, instead of ending this process and orphaning them. Returns the
-    launcher's exit status and the first signal received, if any."""
+    """Wait for the launcher (started in its own session); SIGTERM or SIGINT sent here (SLURM preemption, `kill`,
+    Ctrl-C) is passed on to it, whose workers save a checkpoint and stop, instead of ending this process and
+    orphaning them. SIGHUP (the terminal closed) is passed on as SIGTERM. Returns the launcher's exit status and
+    the first signal received, if any."""
     received: list[int] = []
 
     def pass_on(signum: int, _frame: Any) -> None:
         received.append(signum)
         if process.poll() is None:
-            process.send_signal(signum)
+            process.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
 
-    previous = {s: signal.signal(s, pass_on) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, pass_on) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         return process.wait(), (received[0] if received else None)
     finally:

@@ -224,12 +224,13 @@ time.sleep(60)
 """
 
 
-def test_the_launching_process_passes_signals_on_and_waits_for_its_workers():
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP as SIGTERM"])
+def test_the_launching_process_passes_signals_on_and_waits_for_its_workers(signum: int):
     parent = subprocess.Popen([sys.executable, "-c", PASSING_PARENT, SAVING_CHILD], cwd=REPO, env=cli_env(),
                               stdout=subprocess.PIPE, text=True)
     assert parent.stdout.readline() == "child ready\n"
-    parent.send_signal(signal.SIGTERM)
-    assert parent.stdout.read().splitlines() == ["child saved", f"(143, {int(signal.SIGTERM)})"]
+    parent.send_signal(signum)
+    assert parent.stdout.read().splitlines() == ["child saved", f"(143, {int(signum)})"]
     assert parent.wait(timeout=30) == 0
 
 
