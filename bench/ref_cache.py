@@ -9,7 +9,7 @@ step. With the cache: `python -m align -m` over the K jobs (the pool launcher, o
 `cache.dir`: the first job tokenizes and runs the reference once, the others load it. Without it
 (`cache.ref_logps=false`, each job holding a reference copy and running it on every batch): the same sweep
 (`--baseline sweep`, the default, so the ratio is the cache's alone), or K separate `python -m align` runs
-(`--baseline runs`: what a user without a sweep would run; measured, it saves nothing over the sweep here).
+(`--baseline runs`: K separate commands, as a user without a sweep would run them).
 Each job's process records its peak memory (RSS; CUDA allocated on a GPU) through a Hydra callback. The last
 line printed is `speedup X.XXx` (wall time without ÷ with the cache; the compute limit for K=6 is 24/19).
 `--quick` checks that everything runs, on the default tiny model; its figure means nothing.
