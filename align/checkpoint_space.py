@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CheckpointSpace:
+    """What a run's checkpoints will take on disk, and whether that fits."""
+
     schedule: str  # when checkpoints are saved
     limit_note: str  # what decides how many are kept
     each: float  # bytes of one checkpoint
