@@ -81,8 +81,13 @@ def needs_launch(hw: DictConfig) -> bool:
     """A multi-process option asked for from a plain (not yet distributed) process."""
     if hw.distributed == "no" or inside_distributed_launch():
         return False
+    return world_size(hw) > 1
+
+
+def world_size(hw: DictConfig) -> int:
+    """Processes over all machines."""
     settings = resolved(hw)
-    return settings["num_processes"] * settings["num_machines"] > 1
+    return settings["num_processes"] * settings["num_machines"]
 
 
 def single_process_rendezvous(hw: DictConfig) -> None:

@@ -222,11 +222,10 @@ def checkpoint_bytes(cfg: DictConfig, arch: Architecture) -> float:
 
 def estimate(cfg: DictConfig, arch: Architecture) -> Estimate:
     """Memory per device for training `arch` as the validated config `cfg` asks."""
-    from align.hardware import resolved
+    from align.hardware import world_size
 
     hw, method, peft = cfg.hardware, cfg.method, cfg.peft
-    settings = resolved(hw)
-    world = settings["num_processes"] * settings["num_machines"]
+    world = world_size(hw)
     deepspeed, fsdp = hw.distributed == "deepspeed", hw.distributed == "fsdp"
     stage = hw.zero_stage if deepspeed else 3 if fsdp else 0
     store = storage(cfg, arch)

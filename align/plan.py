@@ -20,10 +20,9 @@ def describe(cfg: DictConfig, data_kind: str, run_dir: Path) -> str:
     method = cfg.method
     if "num_samples" in method:  # rejection sampling generates, it does not train
         return _describe_sampling(cfg, data_kind)
-    from align.hardware import resolved
+    from align.hardware import resolved, world_size
 
-    settings = resolved(cfg.hardware)
-    world = settings["num_processes"] * settings["num_machines"]
+    settings, world = resolved(cfg.hardware), world_size(cfg.hardware)
     effective = effective_batch(cfg)
     data_lines, rows = _data_lines(cfg, data_kind)
     model_lines, arch = _model_lines(cfg, settings)
@@ -56,11 +55,9 @@ def _model_name(model: DictConfig) -> str:
 
 def effective_batch(cfg: DictConfig) -> int:
     """Sequences per optimizer step over all processes."""
-    from align.hardware import resolved
+    from align.hardware import world_size
 
-    settings = resolved(cfg.hardware)
-    world = settings["num_processes"] * settings["num_machines"]
-    return cfg.method.per_device_train_batch_size * cfg.method.gradient_accumulation_steps * world
+    return cfg.method.per_device_train_batch_size * cfg.method.gradient_accumulation_steps * world_size(cfg.hardware)
 
 
 def total_steps(method: DictConfig, rows: int | None, effective: int) -> int | None:
