@@ -184,7 +184,7 @@ def _configured_method(job_dir: Path) -> str:
 
 def _failure(job_dir: Path) -> str:
     """Why a job has no metrics.json: the last line of its stderr.log (align's one-paragraph error)."""
-    from align.secrets import scrub_text
+    from align.tracking.secrets import scrub_text
 
     stderr = job_dir / "stderr.log"
     lines = [line.strip() for line in stderr.read_text(errors="replace").splitlines()] if stderr.is_file() else []
@@ -224,7 +224,7 @@ def _missing_jobs(found: list[Job], planned: list[list[str]]) -> list[Job]:
 
 def _identity(pairs: Iterable[tuple[str, str]]) -> tuple[str, ...]:
     # Secrets are recorded redacted (align.secrets), so they cannot tell jobs apart.
-    from align.secrets import is_secret_key
+    from align.tracking.secrets import is_secret_key
 
     return tuple(sorted(f"{k}={v}" for k, v in pairs if not is_secret_key(k)))
 

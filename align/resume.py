@@ -119,7 +119,7 @@ def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> Path | None:
 
 def settings(cfg: DictConfig) -> dict[str, Any]:
     """The config values a checkpoint's weights depend on, flattened to dotted keys (what resume=auto compares)."""
-    from align.secrets import scrub
+    from align.tracking.secrets import scrub
 
     flat: dict[str, Any] = {}
     for group in _COMPARED_GROUPS:

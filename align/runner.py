@@ -27,7 +27,7 @@ from align.checkpoint_space import warn_if_too_big
 from align.config import validate
 from align.errors import AlignError
 from align.outputs import disk_errors, write_json, write_text
-from align.secrets import scrub, scrub_config, scrub_sweep_config
+from align.tracking.secrets import scrub, scrub_config, scrub_sweep_config
 
 log = logging.getLogger(__name__)
 

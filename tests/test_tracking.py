@@ -15,7 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from align import secrets, tracking
+from align import tracking
+from align.tracking import secrets
 from align.config import validate
 from align.errors import ConfigError
 from tests.conftest import cli_env, compose_cfg, run_align

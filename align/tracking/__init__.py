@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 from omegaconf import DictConfig, OmegaConf
 
-from align import secrets
+from align.tracking import secrets
 from align.errors import EnvironmentProblem
 from align.outputs import write_json
 
