@@ -2,12 +2,12 @@
 
 Hydra prints composition errors itself and exits 1; to name the bad key, list its closest valid names
 and keep tracebacks out of the way, `main` asks Hydra to raise (HYDRA_FULL_ERROR) and formats the
-exception here. Set HYDRA_FULL_ERROR=1 yourself to see full tracebacks.
+exception here. Set HYDRA_FULL_ERROR=1 yourself to see full tracebacks. Before Hydra composes, `main` leaves
+the tiny model's tuning out for a model that is not the tiny one (config/tuning.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -16,7 +16,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from align.config import closest, register_configs, unknown_key_message
+from align.config.messages import describe_composition_error
+from align.config.schema import register_configs
+from align.config.tuning import tuning_overrides
 from align.errors import AlignError
 from align.paths import conf_dir
 
@@ -35,10 +37,10 @@ if _CHECKOUT_LAUNCHERS.is_dir() and str(_CHECKOUT_LAUNCHERS) not in sys.path:
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)
 def app(cfg: DictConfig) -> dict[str, Any]:
     _restore_full_error_setting()
-    from align.runner import run
+    from align.run.job import run_job
 
     try:
-        return run(cfg)
+        return run_job(cfg)
     except AlignError as error:
         _print_error(str(error))
         raise SystemExit(error.exit_code) from None
@@ -49,6 +51,7 @@ def main() -> None:
     if not user_wants_traceback:
         os.environ[_FULL_ERROR] = "1"
         os.environ[_SET_BY_ALIGN] = "1"
+    sys.argv[1:1] = tuning_overrides(sys.argv[1:])
     try:
         app()
     except AlignError as error:
@@ -83,59 +86,3 @@ def _restore_full_error_setting() -> None:
 def _print_error(paragraph: str) -> None:
     sys.stderr.write(f"align: error: {paragraph}\n")
     sys.stderr.flush()
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-    seen = []
-    while error is not None and error not in seen:
-        seen.append(error)
-        error = error.__cause__ or error.__context__
-    return seen
-
-
-def describe_composition_error(error: Exception) -> str:
-    """One paragraph for an exception raised while Hydra composed the config."""
-    from hydra.errors import MissingConfigException, OverrideParseException
-    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
-
-    chain = _chain(error)
-    for item in chain:
-        if isinstance(item, MissingConfigException) and item.options is not None:
-            return _unknown_option(item)
-        if isinstance(item, OverrideParseException):
-            reason = item.message.strip().splitlines()[0]
-            return (
-                f"Could not parse the command-line override {item.override!r}: {reason}. "
-                "Overrides look like key=value, +key=value or group=option."
-            )
-        if isinstance(item, (ConfigKeyError, ConfigAttributeError)) and item.full_key:
-            return unknown_key_message(str(item.full_key), item.object_type)
-        if isinstance(item, ValidationError) and item.full_key:
-            reason = str(item.msg).splitlines()[0].rstrip(".")
-            return (
-                f"Invalid value for {item.full_key}: {item.value!r}. {reason}; "
-                f"expected {_expected_type(item.object_type, item.key)}."
-            )
-    first_line = str(error).strip().splitlines()
-    return " ".join(line.strip() for line in first_line if line.strip()) or type(error).__name__
-
-
-def _expected_type(object_type: Any, key: Any) -> str:
-    types = {f.name: f.type for f in dataclasses.fields(object_type)} if dataclasses.is_dataclass(object_type) else {}
-    annotation = str(types.get(key, "a value of the key's type"))
-    for word, text in (("bool", "true or false"), ("int", "an integer"), ("float", "a number"), ("str", "a string")):
-        if annotation in (f"<class '{word}'>", f"typing.Optional[{word}]"):
-            return text + (" or null" if "Optional" in annotation else "")
-    return annotation
-
-
-def _unknown_option(error: Any) -> str:
-    missing = str(error.missing_cfg_file or "")
-    group, _, option = missing.rpartition("/")
-    options = sorted(str(o) for o in error.options if not str(o).startswith("base_"))
-    near = closest(option, options)
-    hint = f" Did you mean {' or '.join(near)}?" if near else ""
-    return (
-        f"Unknown option {option!r} for config group {group!r}.{hint} "
-        f"Available options: {', '.join(options)}."
-    )

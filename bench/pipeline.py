@@ -40,7 +40,7 @@ def held_out_exact_match(model_dir: Path, sft_dir: Path) -> float:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from align.data.arithmetic import exact_match_set
-    from align.evaluation import exact_match
+    from align.eval.exact_match import exact_match
 
     data = OmegaConf.load(sft_dir / ".hydra" / "config.yaml").data
     data.num_exact_match = data.num_test

@@ -32,8 +32,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from align.config import TinyBuild  # noqa: E402
-from align.tiny import tiny_model_dir  # noqa: E402
+from align.config.schema import TinyBuild  # noqa: E402
+from align.model.tiny import tiny_model_dir  # noqa: E402
 
 PEAK_FILE = "peak_memory.json"
 

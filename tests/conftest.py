@@ -29,19 +29,30 @@ def compose_cfg(*overrides: str, validated: bool = False):
     """The composed config for `overrides`, as `python -m align` builds it (validated on request)."""
     from hydra import compose, initialize_config_dir
 
-    from align.config import register_configs, validate
+    from align.config.schema import register_configs
+    from align.config.tuning import tuning_overrides
+    from align.config.validate import validate
     from align.paths import conf_dir
 
     register_configs()
+    overrides = [*tuning_overrides(list(overrides)), *overrides]
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        cfg = compose(config_name="config", overrides=list(overrides))
+        cfg = compose(config_name="config", overrides=overrides)
     if validated:
-        validate(cfg)
+        validate(cfg, overrides)
     return cfg
 
 
 def compose_valid_cfg(*overrides: str):
     return compose_cfg(*overrides, validated=True)
+
+
+def prepared(*overrides: str, run_dir: Path | None = None):
+    """What `python -m align OVERRIDES` prepares before it plans or trains (run/prepare.py), for a run in
+    `run_dir` (a directory that does not exist when not given)."""
+    from align.run.prepare import prepare
+
+    return prepare(compose_cfg(*overrides), run_dir or Path("/nonexistent/run"), list(overrides))
 
 
 def cli_env(**extra: str) -> dict[str, str]:

@@ -21,29 +21,21 @@ def source_type(data: Any) -> str:
     return "file" if "path" in data else data.name
 
 
-def load_for_method(data: Any, kind: str, method: str | None = None):
-    """DatasetDict with `train` (and usually `test`) in format `kind`; DataError if the source cannot give it."""
-    if source_type(data) in ("file", "mixture"):
-        from align.config import check_data
-        from align.data import mixture
+def load(data: Any, kind: str, method: str | None = None):
+    """The source's splits (`train`, usually `test`) in format `kind`, with what each source gave (mixture.Mixed);
+    DataError if the source cannot give them. The values were checked by validation (data/checks.py)."""
+    from align.data import mixture
 
-        check_data(data)
-        return mixture.load(data, kind, method).data
+    if source_type(data) in ("file", "mixture"):
+        return mixture.load(data, kind, method)
     if source_type(data) == "arithmetic":
         from align.data import arithmetic
 
         try:
-            return arithmetic.load(data, kind)
+            return mixture.Mixed(arithmetic.load(data, kind))
         except ValueError as error:
             raise DataError(str(error)) from None
     raise DataError(f"Unknown data source data.name={data.name!r}; expected 'arithmetic', 'file' or 'mixture'.")
-
-
-def describe(data: Any, kind: str, tokenizer: Any, method: str | None = None) -> list[str]:
-    """Lines for the dry-run plan: each source's detected format and rows, and one example through the template."""
-    from align.data import preview
-
-    return preview.describe(data, kind, tokenizer, method)
 
 
 def exact_match_set(data: Any) -> list[tuple[list[dict[str, str]], str]] | None:

@@ -32,8 +32,8 @@ class SourceReport:
 
 @dataclass
 class Mixed:
-    data: Any  # DatasetDict with train (and test)
-    sources: list[SourceReport] = field(default_factory=list)
+    splits: Any  # DatasetDict with train (and test)
+    sources: list[SourceReport] = field(default_factory=list)  # none for generated data
 
 
 def source_configs(data: Any) -> list[tuple[str, Any]]:

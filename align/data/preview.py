@@ -11,18 +11,10 @@ from align.errors import DataError
 MAX_CHARS = 600
 
 
-def describe(data: Any, kind: str, tokenizer: Any, method: str | None = None) -> list[str]:
-    from align.data import load_for_method, mixture, source_type
-
-    if source_type(data) in ("file", "mixture"):
-        from align.config import check_data
-
-        check_data(data)
-        mixed = mixture.load(data, kind, method)
-        splits, reports = mixed.data, mixed.sources
-    else:
-        splits, reports = load_for_method(data, kind, method), []
-    train, test = splits["train"], splits.get("test")
+def describe(data: Any, loaded: Any, kind: str, tokenizer: Any) -> list[str]:
+    """Lines about `loaded` (data.load's result for the data config `data`) in format `kind`."""
+    reports = loaded.sources
+    train, test = loaded.splits["train"], loaded.splits.get("test")
     lines = [f"data: {data.name}, {len(train)} train / {len(test) if test is not None else 0} test rows "
              f"in {kind} format"]
     for r in reports:

@@ -6,50 +6,54 @@ one, from exact match with the data's reference completion: the verifiable rewar
 default. Prompts come from the data's train split, or for the arithmetic default from fresh problems in
 neither split. Prompts whose samples all score the same give no pair. Train on the pairs with
 `method=dpo data=file data.path=<run dir>/samples.jsonl`.
+
+Its keys are align's own (config/schema.py: RejectionSamplingConfig); `run` is called by the job (run/job.py)
+and `plan_lines` by the dry run.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+from pathlib import Path
 from statistics import mean
 from typing import Any
 
 from omegaconf import OmegaConf
 
 from align.errors import DataError
+from align.hardware.devices import is_main_process
 
-DATA_KIND = "prompt"
 log = logging.getLogger(__name__)
 
 
-def train(run: Any) -> dict[str, Any]:
+def run(prepared: Any, run_dir: Path, hydra_cfg: Any) -> dict[str, Any]:
     from transformers import set_seed
 
-    from align.evaluation import generate_answers
+    from align.generation import generate_answers
+    from align.hardware.settings import use_cuda
+    from align.model.load import load_model, load_tokenizer
     from align.outputs import write_jsonl
+    from align.run.record import log_to_file, nothing_new_on_error, record_run
 
-    method = run.cfg.method
-    rows = run.dataset(DATA_KIND)["train"]
-    if method.num_prompts is not None:
-        rows = rows.select(range(min(method.num_prompts, len(rows))))
-    if method.reward_model is None and "completion" not in rows.column_names:
-        raise DataError(
-            f"method.reward_model is null, so completions are scored by exact match with a reference answer, "
-            f"but the data has columns {', '.join(rows.column_names)} and no `completion`. "
-            "Give method.reward_model=<path or Hub id>, or data with prompt and completion columns."
-        )
+    cfg, method = prepared.cfg, prepared.cfg.method
+    on_cuda = use_cuda(prepared.hardware)
+    rows = _prompts(prepared)
+    with nothing_new_on_error(run_dir):
+        log_to_file(run_dir)
+        tokenizer = load_tokenizer(cfg.model)
+        policy = load_model(cfg.model, on_cuda).to("cuda" if on_cuda else "cpu")
+        record_run(run_dir, cfg, hydra_cfg, None)
     prompts = rows["prompt"]
     set_seed(method.seed)
     samples = generate_answers(
-        run.model(), run.tokenizer, prompts, method.max_new_tokens, method.generation_batch_size,
+        policy, tokenizer, prompts, method.max_new_tokens, method.generation_batch_size,
         num_samples=method.num_samples, temperature=method.temperature, top_p=method.top_p,
         desc="rejection sampling",
     )
     n = method.num_samples
     repeated = [p for p in prompts for _ in range(n)]
-    scores = _score(run, repeated, samples, [_text(c) for c in rows["completion"]] if method.reward_model is None
-                    else None)
+    references = [_text(c) for c in rows["completion"]] if method.reward_model is None else None
+    scores = _score(cfg, on_cuda, repeated, samples, references)
     pairs, best, worst = [], [], []
     for i, prompt in enumerate(prompts):
         own, texts = scores[i * n : (i + 1) * n], samples[i * n : (i + 1) * n]
@@ -65,9 +69,9 @@ def train(run: Any) -> dict[str, Any]:
                 "score_rejected": own[lo],
                 "scores": own,
             })
-    if int(os.environ.get("RANK", "0")) == 0:  # every process samples the same; one writes
-        write_jsonl(run.run_dir / "samples.jsonl", pairs)
-    log.info("%d preference pairs from %d prompts in %s", len(pairs), len(prompts), run.run_dir / "samples.jsonl")
+    if is_main_process():  # every process samples the same; one writes
+        write_jsonl(run_dir / "samples.jsonl", pairs)
+    log.info("%d preference pairs from %d prompts in %s", len(pairs), len(prompts), run_dir / "samples.jsonl")
     return {
         "num_prompts": len(prompts),
         "num_samples": n,
@@ -80,17 +84,47 @@ def train(run: Any) -> dict[str, Any]:
     }
 
 
-def _score(run: Any, prompts: list, completions: list[str], references: list[str] | None) -> list[float]:
+def plan_lines(prepared: Any) -> list[str]:
+    """What the dry run says instead of training costs: prompts, completions, and who scores them."""
+    from align.plan.describe import line
+
+    method = prepared.cfg.method
+    if prepared.data is None:
+        return [line("prompts", f"unknown: {prepared.data_problem}")]
+    prompts = len(_prompts(prepared))
+    return [
+        line("prompts", f"{prompts} from {prepared.cfg.data.name} (train split)"),
+        line("completions", f"{prompts * method.num_samples:,} = {prompts} x {method.num_samples} samples, "
+             f"at most {method.max_new_tokens} new tokens, temperature {method.temperature}"),
+        line("scored by", method.reward_model or "exact match with the data's reference completions"),
+    ]
+
+
+def _prompts(prepared: Any) -> Any:
+    """The train rows to sample from (the first method.num_prompts), with a reference answer unless a reward
+    model scores."""
+    method, rows = prepared.cfg.method, prepared.data.splits["train"]
+    if method.reward_model is None and "completion" not in rows.column_names:
+        raise DataError(
+            f"method.reward_model is null, so completions are scored by exact match with a reference answer, "
+            f"but the data has columns {', '.join(rows.column_names)} and no `completion`. "
+            "Give method.reward_model=<path or Hub id>, or data with prompt and completion columns."
+        )
+    return rows if method.num_prompts is None else rows.select(range(min(method.num_prompts, len(rows))))
+
+
+def _score(cfg: Any, on_cuda: bool, prompts: list, completions: list[str], references: list[str] | None) -> list[float]:
     """Exact match with each prompt's reference (repeated num_samples times), or the reward model's scores."""
     if references is not None:
         n = len(completions) // len(references)
         return [float(c == references[i // n]) for i, c in enumerate(completions)]
-    from align.evaluation import reward_scores
-    from align.models import load_model, load_tokenizer
+    from align.generation import reward_scores
+    from align.methods import SEQUENCE_CLASSIFIER
+    from align.model.load import load_model, load_tokenizer
 
-    spec = OmegaConf.merge(run.cfg.model, {"name_or_path": run.cfg.method.reward_model, "tokenizer_name_or_path": None})
-    scorer = load_model(spec, run.on_cuda, "AutoModelForSequenceClassification", num_labels=1)
-    return reward_scores(scorer, load_tokenizer(spec), prompts, completions, run.cfg.method.generation_batch_size)
+    spec = OmegaConf.merge(cfg.model, {"name_or_path": cfg.method.reward_model, "tokenizer_name_or_path": None})
+    scorer = load_model(spec, on_cuda, SEQUENCE_CLASSIFIER, num_labels=1).to("cuda" if on_cuda else "cpu")
+    return reward_scores(scorer, load_tokenizer(spec), prompts, completions, cfg.method.generation_batch_size)
 
 
 def _text(completion: Any) -> str:

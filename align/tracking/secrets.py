@@ -95,19 +95,6 @@ def scrub_sweep_config(hydra_cfg: Any) -> None:
     os.replace(tmp, path)
 
 
-def hub_token_settings(method: DictConfig) -> dict[str, Any]:
-    """TrainingArguments values that keep `method.hub_token` out of the trainer's saved arguments.
-
-    The trainer pickles its arguments into model/training_args.bin; the token moves to HF_TOKEN in this
-    process's environment instead, where huggingface_hub finds it for push_to_hub.
-    """
-    token = method.get("hub_token")
-    if not token:
-        return {}
-    os.environ["HF_TOKEN"] = str(token)
-    return {"hub_token": None}
-
-
 @contextmanager
 def scrubbed_argv() -> Iterator[None]:
     """sys.argv with secrets redacted, for libraries that record the command line (W&B's metadata)."""

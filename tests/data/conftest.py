@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from align.config import DataSource, FileDataConfig, MixtureDataConfig
+from align.config.schema import DataSource, FileDataConfig, MixtureDataConfig
 from tests.conftest import SHARED_DATA
 from tests.methods.conftest import write_jsonl
 

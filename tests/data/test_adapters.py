@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from align.data import load_for_method
+from align import data
 from align.errors import DataError
 from tests.data.conftest import file_data, hh_rows, shared, write_jsonl
 
 
-def load(path: Path, kind: str, **values):
-    return load_for_method(file_data(path, test_split_size=0.0, **values), kind, "test")["train"]
+def train_rows(path: Path, kind: str, **values):
+    return data.load(file_data(path, test_split_size=0.0, **values), kind, "test").splits["train"]
 
 
 def user(text: str) -> dict[str, str]:
@@ -28,7 +28,7 @@ def assistant(text: str) -> dict[str, str]:
 def test_alpaca_becomes_prompt_completion():
     path = shared("alpaca_en_demo.json")
     raw = json.loads(path.read_text())
-    rows = load(path, "sft", seed=1)
+    rows = train_rows(path, "sft", seed=1)
     assert len(rows) == len(raw) == 999 and rows.column_names == ["prompt", "completion"]
     by_answer = {row["completion"][0]["content"]: row for row in rows}
     with_input = next(r for r in raw if r["input"])
@@ -40,7 +40,7 @@ def test_alpaca_becomes_prompt_completion():
 def test_sharegpt_pairwise_prompt_is_the_conversation():
     path = shared("dpo_en_demo.json")
     raw = json.loads(path.read_text())
-    rows = load(path, "preference")
+    rows = train_rows(path, "preference")
     assert len(rows) == 300 and rows.column_names == ["prompt", "chosen", "rejected"]
     first = next(r for r in rows if r["chosen"][0]["content"] == raw[0]["chosen"]["value"])
     assert first["prompt"] == [user(m["value"]) for m in raw[0]["conversations"]]
@@ -51,31 +51,31 @@ def test_sharegpt_pairwise_prompt_is_the_conversation():
 def test_sft_on_a_preference_source_trains_on_the_chosen_conversation():
     path = shared("dpo_en_demo.json")
     raw = json.loads(path.read_text())[0]
-    rows = load(path, "sft")
+    rows = train_rows(path, "sft")
     assert rows.column_names == ["prompt", "completion"]
     match = next(r for r in rows if r["completion"][0]["content"] == raw["chosen"]["value"])
     assert match["prompt"][-1] == user(raw["conversations"][-1]["value"])
 
 
 def test_kto_messages_with_labels_become_unpaired_rows():
-    rows = load(shared("kto_en_demo.json"), "unpaired")
+    rows = train_rows(shared("kto_en_demo.json"), "unpaired")
     assert rows.column_names == ["prompt", "completion", "label"] and len(rows) == 300
     assert set(rows["label"]) == {True, False}
     assert all(r["prompt"][-1]["role"] == "user" and r["completion"][0]["role"] == "assistant" for r in rows)
 
 
 def test_preference_pairs_become_unpaired_rows_for_kto():
-    rows = load(shared("dpo_en_demo.json"), "unpaired")
+    rows = train_rows(shared("dpo_en_demo.json"), "unpaired")
     assert len(rows) == 600 and sum(rows["label"]) == 300
 
 
 def test_c4_text_for_continued_pretraining():
-    rows = load(shared("c4_demo.jsonl"), "text")
+    rows = train_rows(shared("c4_demo.jsonl"), "text")
     assert rows.column_names == ["text"] and len(rows) == 300 and all(len(t) > 0 for t in rows["text"])
 
 
 def test_hh_shared_prefix_is_the_prompt(tmp_path: Path):
-    rows = load(write_jsonl(tmp_path / "hh.jsonl", hh_rows(4, turns=2)), "preference", seed=0)
+    rows = train_rows(write_jsonl(tmp_path / "hh.jsonl", hh_rows(4, turns=2)), "preference", seed=0)
     row = next(r for r in rows if "What is 0 + 1?" in r["prompt"][-1]["content"])
     assert row["prompt"] == [user("Hello 0"), assistant("Hi 0."), user("What is 0 + 1?")]
     assert (row["chosen"], row["rejected"]) == ([assistant("1")], [assistant("2")])
@@ -87,7 +87,7 @@ def test_prompt_chosen_rejected_as_strings_or_whole_conversations(tmp_path: Path
     whole = {"prompt": "Say hi", "chosen": [user("Say hi"), assistant("Hello!")],
              "rejected": [user("Say hi"), assistant("Go away.")], "score_chosen": 8.0}
     for row in (strings, whole):
-        got = load(write_jsonl(tmp_path / "pairs.jsonl", [row]), "preference")[0]
+        got = train_rows(write_jsonl(tmp_path / "pairs.jsonl", [row]), "preference")[0]
         assert got == {"prompt": [user("Say hi")], "chosen": [assistant("Hello!")], "rejected": [assistant("Go away.")]}
 
 
@@ -96,28 +96,28 @@ def test_sharegpt_and_openai_conversations_for_sft(tmp_path: Path):
                                   {"from": "gpt", "value": "Hello!"}]}
     openai = {"messages": [{"role": "system", "content": "Be brief."}, user("Hi"), assistant("Hello!")]}
     for row in (sharegpt, openai):
-        got = load(write_jsonl(tmp_path / "chat.jsonl", [row]), "sft")
+        got = train_rows(write_jsonl(tmp_path / "chat.jsonl", [row]), "sft")
         assert got.column_names == ["messages"]
         assert got[0]["messages"] == [{"role": "system", "content": "Be brief."}, user("Hi"), assistant("Hello!")]
 
 
 def test_alpaca_pairwise_and_labelled_forms(tmp_path: Path):
     pair = {"instruction": "Say hi", "input": "", "chosen": "Hello!", "rejected": "Go away."}
-    assert load(write_jsonl(tmp_path / "p.jsonl", [pair]), "preference")[0]["prompt"] == [user("Say hi")]
+    assert train_rows(write_jsonl(tmp_path / "p.jsonl", [pair]), "preference")[0]["prompt"] == [user("Say hi")]
     labelled = {"instruction": "Say hi", "output": "Go away.", "label": False}
-    assert load(write_jsonl(tmp_path / "u.jsonl", [labelled]), "unpaired")[0]["label"] is False
+    assert train_rows(write_jsonl(tmp_path / "u.jsonl", [labelled]), "unpaired")[0]["label"] is False
 
 
 def test_format_forces_the_adapter(tmp_path: Path):
     path = write_jsonl(tmp_path / "both.jsonl", [{"instruction": "Say hi", "output": "Hello!", "text": "raw"}] * 2)
-    assert load(path, "sft").column_names == ["prompt", "completion"]  # detected: Alpaca
-    assert load(path, "text", format="text")["text"] == ["raw", "raw"]
+    assert train_rows(path, "sft").column_names == ["prompt", "completion"]  # detected: Alpaca
+    assert train_rows(path, "text", format="text")["text"] == ["raw", "raw"]
     with pytest.raises(DataError, match="not the columns of data.format=sharegpt"):
-        load(path, "sft", format="sharegpt")
+        train_rows(path, "sft", format="sharegpt")
 
 
 def test_prompts_for_sampling_keep_the_reference_answer(tmp_path: Path):
-    rows = load(write_jsonl(tmp_path / "chat.jsonl", [{"messages": [user("1+1?"), assistant("2")]}]), "prompt")
+    rows = train_rows(write_jsonl(tmp_path / "chat.jsonl", [{"messages": [user("1+1?"), assistant("2")]}]), "prompt")
     assert rows[0] == {"prompt": [user("1+1?")], "completion": [assistant("2")]}
 
 
@@ -149,4 +149,4 @@ def test_a_bad_row_is_named_by_line_and_field(tmp_path: Path, good: dict, bad: d
     path = tmp_path / "rows.jsonl"
     path.write_text(json.dumps(good) + "\n\n" + json.dumps(bad) + "\n")  # after a blank line: row 2 is on line 3
     with pytest.raises(DataError, match=match):
-        load(path, kind)
+        train_rows(path, kind)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from align.data import load_for_method
+from align.data import load
+from align.data.checks import check_data
 from align.errors import AlignError, DataError
 from tests.data.conftest import file_data, mixture_data, write_jsonl
 
@@ -41,29 +42,29 @@ def test_every_file_format_and_directories(tmp_path: Path, name: str):
     if name.startswith("dir/"):
         write(tmp_path / "dir" / "b.parquet", ROWS[3:])
         path = path.parent
-    data = load_for_method(file_data(path, test_split_size=0.0), "sft")
+    data = load(file_data(path, test_split_size=0.0), "sft").splits
     expected = ROWS if name.startswith("dir/") else ROWS[:3]
     assert completions(data) == sorted(row["completion"] for row in expected)
 
 
 def test_format_reads_a_file_with_another_suffix(tmp_path: Path):
     path = write_jsonl(tmp_path / "rows.txt", ROWS)
-    assert len(load_for_method(file_data(path, format="jsonl", test_split_size=0.0), "sft")["train"]) == 6
+    assert len(load(file_data(path, format="jsonl", test_split_size=0.0), "sft").splits["train"]) == 6
 
 
 def test_a_directory_splits_its_files_by_name(tmp_path: Path):
     write(tmp_path / "d" / "train.jsonl", ROWS[:4])
     write(tmp_path / "d" / "test.jsonl", ROWS[4:])
-    data = load_for_method(file_data(tmp_path / "d", test_split="test"), "sft")
+    data = load(file_data(tmp_path / "d", test_split="test"), "sft").splits
     assert completions(data) == ["a0", "a1", "a2", "a3"] and completions(data, "test") == ["a4", "a5"]
     with pytest.raises(DataError, match=r"data.split='validation' does not exist in .*the split\(s\) train, test"):
-        load_for_method(file_data(tmp_path / "d", split="validation"), "sft")
+        load(file_data(tmp_path / "d", split="validation"), "sft").splits
 
 
 def test_a_single_file_has_only_a_train_split(tmp_path: Path):
     path = write_jsonl(tmp_path / "rows.jsonl", ROWS)
     with pytest.raises(DataError, match=r"data.sources\[0\].split='test' does not exist in .*holds one split, 'train'"):
-        load_for_method(mixture_data({"path": str(path), "split": "test"}), "sft")
+        load(mixture_data({"path": str(path), "split": "test"}), "sft").splits
 
 
 @pytest.mark.parametrize(
@@ -79,23 +80,25 @@ def test_a_single_file_has_only_a_train_split(tmp_path: Path):
     ],
 )
 def test_unreadable_and_empty_files_are_named(tmp_path: Path, name: str, content: str, match: str):
+    """By validation (a file that cannot be one) or by loading (a file whose rows are bad), as a run meets them."""
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(AlignError, match=match):
-        load_for_method(file_data(path), "sft")
+        check_data(file_data(path))
+        load(file_data(path), "sft")
 
 
 def test_columns_keeps_some_columns_of_a_source(tmp_path: Path):
     rows = [{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}], "label": True}]
     path = write_jsonl(tmp_path / "kto.jsonl", rows * 3)
-    data = load_for_method(mixture_data({"path": str(path), "columns": ["messages"]}, test_split_size=0.0), "sft")
+    data = load(mixture_data({"path": str(path), "columns": ["messages"]}, test_split_size=0.0), "sft").splits
     assert data["train"].column_names == ["messages"]
     with pytest.raises(DataError, match=r"data.sources\[0\].columns lists text, which .* does not have"):
-        load_for_method(mixture_data({"path": str(path), "columns": ["text"]}), "sft")
+        load(mixture_data({"path": str(path), "columns": ["text"]}), "sft").splits
 
 
 def test_hub_datasets_load_through_datasets_and_respect_offline_mode(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError, match=r"Could not load the Hub dataset 'no-such-org/no-such-data' .*Offline mode"):
-        load_for_method(mixture_data({"path": "no-such-org/no-such-data", "split": "train_sft"}), "sft")
+        load(mixture_data({"path": "no-such-org/no-such-data", "split": "train_sft"}), "sft").splits

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from align.config import ModelConfig, TinyBuild
+from align.config.schema import ModelConfig, TinyBuild
 from align.data import templates
-from align.models import load_tokenizer, model_path
+from align.model.load import load_tokenizer, model_path
 
 CHAT = [{"role": "user", "content": "What is 1 + 1?"}, {"role": "assistant", "content": "2"}]
 
@@ -38,7 +38,7 @@ def no_template_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_tokenizers_own_template_is_kept():
-    from align.tiny import CHAT_TEMPLATE
+    from align.model.tiny import CHAT_TEMPLATE
 
     assert tokenizer_for().chat_template == CHAT_TEMPLATE
 

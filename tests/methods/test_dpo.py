@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from align.errors import ConfigError
-from align.trl_fields import trl_fields
+from align.config.trl_fields import trl_fields
 from tests.conftest import compose_valid_cfg as compose_cfg
 from tests.methods.conftest import OVERFIT, logged, start_end, train
 

@@ -64,12 +64,12 @@ def test_exact_match_reward_prefers_correct_answers(tmp_path: Path):
 
 
 def test_sampled_prompts_are_fresh_problems():
-    from align.data import load_for_method
+    from align.data import load
     from align.data.arithmetic import split_problems
 
     data = compose_cfg("method=rejection_sampling").data
     train_problems, test_problems = split_problems(data)
-    prompts = {row["prompt"][0]["content"] for row in load_for_method(data, "prompt")["train"]}
+    prompts = {row["prompt"][0]["content"] for row in load(data, "prompt").splits["train"]}
     assert prompts and not prompts & {q for q, _ in train_problems + test_problems}
 
 

@@ -1,0 +1,229 @@
+"""The checks of each group's values that need no data, model or device: rules for method fields, choices,
+model paths, hardware/PEFT combinations and tracking names. Each raises one ConfigError naming its key."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from align.config.messages import unknown_key_message
+from align.config.schema import RENAMED_FIELDS
+from align.errors import ConfigError, EnvironmentProblem, did_you_mean, invalid
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _non_negative(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+# method field -> (check, what is expected). Checked only where the method's schema has the field; a renamed
+# field's old name (max_seq_length) is checked by its new name's rule unless it has its own.
+METHOD_RULES: dict[str, tuple[Any, str]] = {
+    "learning_rate": (_positive, "a positive number, e.g. 2e-5"),
+    "beta": (_positive, "a positive number, e.g. 0.1"),
+    "num_train_epochs": (_positive, "a positive number of epochs"),
+    "max_steps": (lambda v: v == -1 or v > 0, "a positive number of steps, or -1 to use num_train_epochs"),
+    "per_device_train_batch_size": (_positive, "a positive integer"),
+    "per_device_eval_batch_size": (_positive, "a positive integer"),
+    "gradient_accumulation_steps": (_positive, "a positive integer"),
+    "warmup_steps": (_non_negative, "a number of steps >= 0, or a ratio in [0, 1)"),
+    "weight_decay": (_non_negative, "a number >= 0"),
+    "max_grad_norm": (_non_negative, "a number >= 0"),
+    "logging_steps": (_positive, "a positive number of steps"),
+    "save_steps": (_positive, "a positive number of steps"),
+    "eval_steps": (lambda v: v is None or _positive(v), "a positive number of steps, or null"),
+    "save_total_limit": (lambda v: v is None or v > 0, "a positive number of checkpoints, or null"),
+    "max_length": (lambda v: v is None or v > 0, "a positive number of tokens, or null"),
+    "seed": (_non_negative, "an integer >= 0"),
+    "label_smoothing": (lambda v: 0 <= v < 0.5, "a probability in [0, 0.5)"),
+    "desirable_weight": (_positive, "a positive weight"),
+    "undesirable_weight": (_positive, "a positive weight"),
+    "warmup_ratio": (lambda v: v is None or 0 <= v < 1, "a ratio in [0, 1)"),
+    # rejection_sampling
+    "num_samples": (lambda v: v >= 2, "an integer >= 2 (best and worst of at least two completions)"),
+    "temperature": (_positive, "a positive sampling temperature, e.g. 1.0"),
+    "top_p": (lambda v: 0 < v <= 1, "a probability in (0, 1]"),
+    "max_new_tokens": (_positive, "a positive number of tokens"),
+    "generation_batch_size": (_positive, "a positive integer"),
+    "num_prompts": (lambda v: v is None or v > 0, "a positive number of prompts, or null for all"),
+}
+
+CHOICES = {
+    ("model", "dtype"): ["auto", "float32", "bfloat16", "float16"],
+    ("model", "attn_implementation"): ["auto", "eager", "sdpa", "flash_attention_2", "flash_attention_3"],
+    ("hardware", "device"): ["auto", "cpu", "cuda"],
+    ("hardware", "mixed_precision"): ["auto", "no", "bf16", "fp16"],
+    ("hardware", "distributed"): ["no", "ddp", "deepspeed", "fsdp"],
+    ("peft", "method"): ["none", "lora", "qlora"],
+}
+TRACKING_BACKENDS = ("wandb", "tensorboard")
+# W&B rejects these characters in project and entity names, and longer groups and tags.
+_WANDB_NAME_FORBIDDEN = set("/\\#?%:")
+
+
+def reject_unknown_keys(node: DictConfig, prefix: str = "") -> None:
+    """`+group.key=value` slips past struct mode (Hydra force-adds it); catch such keys here."""
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema):
+        return
+    valid = {f.name for f in dataclasses.fields(schema)}
+    for key in node:
+        if key not in valid:
+            raise ConfigError(unknown_key_message(f"{prefix}{key}", schema))
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_none():
+            reject_unknown_keys(child, f"{prefix}{key}.")
+
+
+def check_choices(cfg: DictConfig) -> None:
+    for (group, key), allowed in CHOICES.items():
+        value = cfg[group].get(key)
+        if value not in allowed:
+            raise invalid(f"{group}.{key}", value, "one of " + ", ".join(allowed))
+
+
+def check_rules(method: DictConfig) -> None:
+    """Every method field that has a rule, old handbook names included (checked before they are renamed)."""
+    for key in method:
+        rule = METHOD_RULES.get(key) or METHOD_RULES.get(RENAMED_FIELDS.get(key, ""))
+        if rule is None or (key in RENAMED_FIELDS and method[key] is None):
+            continue
+        check, expected = rule
+        try:
+            ok = check(method[key])
+        except TypeError:
+            ok = False
+        if not ok:
+            raise invalid(f"method.{key}", method[key], expected)
+
+
+def check_trl_choices(method: DictConfig, fields: dict[str, dict[str, Any]]) -> None:
+    """Values of TRL fields with a fixed set of choices (loss_type, lr_scheduler_type, ...)."""
+    for key, spec in fields.items():
+        value = method.get(key)
+        if not spec["choices"] or value is None:
+            continue
+        for item in list(value) if isinstance(value, (list, ListConfig)) else [value]:
+            if item not in spec["choices"]:
+                hint = did_you_mean(str(item), spec["choices"])
+                raise invalid(f"method.{key}", item, "one of " + ", ".join(spec["choices"]), hint)
+
+
+def check_method_keys(method: DictConfig) -> None:
+    """Method keys whose job align does itself, and combinations TRL would reject later."""
+    if method.get("reward_model") is not None:
+        check_model_path("method.reward_model", method.reward_model)
+    if method.get("output_dir") is not None:
+        raise invalid("method.output_dir", method.output_dir, "null: align writes checkpoints to <run dir>/checkpoints",
+                      "Choose the run directory with hydra.run.dir=DIR instead.")
+    if method.get("resume_from_checkpoint") is not None:
+        raise invalid(
+            "method.resume_from_checkpoint", method.resume_from_checkpoint,
+            "null: align resumes through the top-level key resume",
+            "Use resume=<checkpoint dir>, or resume=auto (the default) for the run directory's latest checkpoint.",
+        )
+    weights, losses = method.get("loss_weights"), method.get("loss_type")
+    if weights is not None and losses is not None:
+        n_losses = len(losses) if isinstance(losses, (list, ListConfig)) else 1
+        if len(weights) != n_losses:
+            raise invalid("method.loss_weights", list(weights), f"one weight per loss in method.loss_type ({n_losses})")
+
+
+def check_model(model: DictConfig) -> None:
+    if model.name_or_path is None and model.build is None:
+        raise invalid("model.name_or_path", None, "a Hub id (org/name) or a local model directory")
+    if model.name_or_path is not None:
+        check_model_path("model.name_or_path", model.name_or_path)
+    if model.tokenizer_name_or_path is not None:
+        check_model_path("model.tokenizer_name_or_path", model.tokenizer_name_or_path, tokenizer=True)
+
+
+def check_model_path(key: str, value: str, tokenizer: bool = False) -> None:
+    """A local model (or tokenizer) directory, or something that can be a Hub id."""
+    expanded = Path(value).expanduser()
+    looks_like_path = value.startswith(("/", ".", "~")) or value.count("/") > 1 or "\\" in value
+    if expanded.is_dir():
+        marks = ("tokenizer_config.json", "tokenizer.json", "config.json") if tokenizer else (
+            "config.json", "adapter_config.json")
+        if not any((expanded / name).is_file() for name in marks):
+            what = "a tokenizer directory with a tokenizer_config.json" if tokenizer else (
+                "a model directory with a config.json (e.g. <run dir>/model)")
+            raise invalid(key, value, what)
+        return
+    if expanded.exists():
+        raise invalid(key, value, "a model directory, not a file")
+    if looks_like_path or not _HUB_ID.match(value) or "--" in value or ".." in value:
+        expected = "an existing local model directory or a Hub id such as 'HuggingFaceH4/zephyr-7b-beta'"
+        raise invalid(key, value, expected, "No such directory exists.")
+
+
+def check_hardware(hw: DictConfig, peft: DictConfig) -> None:
+    """Hardware and PEFT values and combinations that cannot work on any machine."""
+    for key in ("num_processes", "num_machines"):
+        if hw[key] is not None and hw[key] < 1:
+            raise invalid(f"hardware.{key}", hw[key], "a positive number, or null")
+    if hw.zero_stage not in (0, 1, 2, 3):
+        raise invalid("hardware.zero_stage", hw.zero_stage, "a DeepSpeed ZeRO stage: 0, 1, 2 or 3")
+    if hw.machine_rank is not None and not 0 <= hw.machine_rank < (hw.num_machines or 1):
+        raise invalid("hardware.machine_rank", hw.machine_rank, "a rank from 0 to hardware.num_machines - 1")
+    if hw.requires_peft is not None and peft.method != hw.requires_peft:
+        raise ConfigError(f"hardware={hw.name} is made for peft.method={hw.requires_peft} (hardware.requires_peft), "
+                          f"but peft.method is {peft.method}: choose peft={hw.requires_peft} with it, or another "
+                          "hardware option.")
+    if peft.method == "qlora" and hw.distributed == "deepspeed" and hw.zero_stage == 3:
+        raise ConfigError(
+            "peft=qlora with hardware=zero3 is not supported: 4-bit weights cannot be sharded by ZeRO-3 "
+            "here. Use hardware=fsdp_qlora for several GPUs, or hardware=auto on one GPU."
+        )
+    if not 0 <= peft.lora_dropout < 1:
+        raise invalid("peft.lora_dropout", peft.lora_dropout, "a probability in [0, 1)")
+    for key in ("r", "lora_alpha"):
+        if peft[key] < 1:
+            raise invalid(f"peft.{key}", peft[key], "a positive integer")
+    if peft.method == "qlora" and peft.merge:
+        raise invalid("peft.merge", True, "false with peft=qlora: 4-bit weights cannot be merged into the model")
+
+
+def check_tracking(tracking: DictConfig) -> None:
+    """Backends that exist and are installed; project, entity, group and tags that W&B accepts."""
+    import importlib.util
+
+    backends = list(tracking.backends)
+    for backend in backends:
+        if backend not in TRACKING_BACKENDS:
+            raise invalid("tracking.backends", backend, "backends among " + ", ".join(TRACKING_BACKENDS),
+                          did_you_mean(str(backend), list(TRACKING_BACKENDS)))
+        if importlib.util.find_spec(backend) is None:
+            raise EnvironmentProblem(
+                f"tracking.backends lists {backend}, which is not installed: pip install 'align[{backend}]' "
+                f"(or pip install {backend}), or choose tracking=none."
+            )
+    if len(set(backends)) != len(backends):
+        raise invalid("tracking.backends", backends, "each backend at most once")
+    for key in ("project", "entity"):
+        value = tracking[key]
+        if value is not None and (not str(value).strip() or _WANDB_NAME_FORBIDDEN & set(str(value))):
+            raise invalid(f"tracking.{key}", value, "a non-empty W&B name without / \\ # ? % :")
+    if tracking.group is not None and not 0 < len(tracking.group) <= 128:
+        raise invalid("tracking.group", tracking.group, "a W&B group name of 1 to 128 characters, or null")
+    for tag in tracking.tags:
+        if not 0 < len(str(tag)) <= 64:
+            raise invalid("tracking.tags", tag, "tags of 1 to 64 characters (W&B's limit)")
+
+
+def check_cache(cfg: DictConfig) -> None:
+    if cfg.cache.ref_logps and cfg.method.get("sync_ref_model"):
+        raise ConfigError(
+            "cache.ref_logps=true stores the reference model's log-probs once, but method.sync_ref_model=true "
+            "updates the reference during training. Set cache.ref_logps=false or method.sync_ref_model=false."
+        )

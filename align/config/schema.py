@@ -1,0 +1,292 @@
+"""The typed schema of the composed config: one dataclass per group option, stored in Hydra's ConfigStore so that
+conf/<group>/<option>.yaml extends it (`defaults: [base_dpo, _self_]`) and struct mode rejects a misspelt key.
+
+Nothing here imports torch, transformers or TRL: composing and `--cfg job` stay fast. A method's schema is
+generated from its TRL config class (config/trl_fields.py), so `method.<field>` takes every TRL field under TRL's
+name; there is one `base_<name>` schema per row of the method table (align/methods).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from align.config.trl_fields import trl_fields
+from align.methods import METHODS
+
+
+@dataclass
+class TinyBuild:
+    """Architecture of the built-in Llama-style model (used when model.name_or_path is null)."""
+
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_hidden_layers: int = 3
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 4
+    max_position_embeddings: int = 128
+    vocab_size: int = 384
+    init_seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    name: str = "custom"
+    # Hub id (org/name) or local directory; null builds the tiny model described by `build`.
+    name_or_path: str | None = None
+    revision: str = "main"
+    tokenizer_name_or_path: str | None = None
+    dtype: str = "auto"
+    attn_implementation: str = "auto"
+    trust_remote_code: bool = False
+    # Chat template: null uses the tokenizer's own; a named template (e.g. zephyr) or a Jinja string overrides it.
+    chat_template: Optional[str] = None
+    build: TinyBuild | None = None
+
+
+@dataclass
+class ArithmeticDataConfig:
+    """Generated chat arithmetic ("What is 23 + 19?" -> "42") in every format a method needs."""
+
+    name: str = "arithmetic"
+    num_train: int = 2000
+    # Held out from every stage (rejection sampling draws fresh problems beyond both splits).
+    num_test: int = 1000
+    max_operand: int = 99
+    operations: list[str] = field(default_factory=lambda: ["+"])
+    seed: int = 0
+    # Held-out prompts answered by greedy generation for `eval_exact_match` (0 disables it).
+    num_exact_match: int = 100
+
+
+@dataclass
+class FileDataConfig:
+    """Rows from a local file or directory (json, jsonl, parquet, csv) in any format align adapts (docs/data.md)."""
+
+    name: str = "file"
+    path: Optional[str] = None
+    # auto: detect the row format from the columns and the file format from the suffix. Or force one: a row
+    # format (messages, sharegpt, alpaca, hh, trl, or a TRL format: sft, preference, unpaired, text) or a
+    # file format (json, jsonl, parquet, csv).
+    format: str = "auto"
+    # Split to train on: a single file is `train`; a directory's files named train*/test* form splits.
+    split: str = "train"
+    # Split to evaluate on; null: hold out test_split_size of the train rows.
+    test_split: Optional[str] = None
+    # Fraction of rows held out as the test split (0: train on every row, no evaluation).
+    test_split_size: float = 0.05
+    seed: int = 0
+    # Use at most this many rows (after shuffling with `seed`); null: all of them.
+    max_samples: Optional[int] = None
+
+
+@dataclass
+class DataSource:
+    """One source of a `data=mixture`: a Hub dataset id or a local file/directory."""
+
+    path: str = MISSING
+    # Fraction of this source's rows used, in (0, 1] (the handbook's dataset_mixer semantics).
+    weight: float = 1.0
+    split: str = "train"
+    # Split to evaluate on (e.g. test_prefs); null: hold out data.test_split_size of the train rows.
+    test_split: Optional[str] = None
+    # Hub dataset configuration (subset) name.
+    config: Optional[str] = None
+    # Keep only these columns (null: all).
+    columns: Optional[list[str]] = None
+    # auto: detect from the columns; or a row or file format to force, as data=file's `format`.
+    format: str = "auto"
+    revision: Optional[str] = None
+
+
+@dataclass
+class MixtureDataConfig:
+    """Several weighted sources converted to one format and concatenated (the handbook's dataset_mixer)."""
+
+    name: str = "mixture"
+    sources: list[DataSource] = field(default_factory=list)
+    test_split_size: float = 0.05
+    seed: int = 0
+    max_samples: Optional[int] = None
+
+
+@dataclass
+class RejectionSamplingConfig:
+    """Best-of-N sampling: `num_samples` completions per prompt, best and worst kept as a preference pair.
+
+    Not a TRL trainer, so its keys are align's own, named like transformers' generation arguments.
+    """
+
+    name: str = "rejection_sampling"
+    trainer: str = "rejection_sampling"
+    num_samples: int = 8
+    # Sequence-classification model (path or Hub id) that scores completions; null scores by exact match
+    # with the data's reference completion (the verifiable reward of the arithmetic default).
+    reward_model: Optional[str] = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    # Completions generated per forward batch (prompts x num_samples).
+    generation_batch_size: int = 64
+    # Use the first num_prompts train prompts; null: all of them.
+    num_prompts: Optional[int] = None
+    seed: int = 42
+
+
+@dataclass
+class HardwareConfig:
+    """Where and how many processes train; multi-process options relaunch through accelerate."""
+
+    name: str = "auto"
+    # auto: CUDA when present, else CPU.
+    device: str = "auto"
+    # no (one process), ddp, deepspeed (ZeRO stage `zero_stage`) or fsdp (FSDP2, full shard).
+    distributed: str = "no"
+    # Processes per machine; null means one per visible GPU for multi-process options.
+    num_processes: Optional[int] = None
+    # auto: bf16 where the device supports it, else full precision. Explicit method.bf16/fp16 win.
+    mixed_precision: str = "auto"
+    zero_stage: int = 3
+    offload_optimizer: bool = False
+    offload_params: bool = False
+    cpu_ram_efficient_loading: bool = False
+    # The peft.method this option is made for (fsdp_qlora: qlora); null: any.
+    requires_peft: Optional[str] = None
+    # Multi-node: filled from SLURM's environment (SLURM_NNODES, SLURM_NODEID, nodelist) when null.
+    num_machines: Optional[int] = None
+    machine_rank: Optional[int] = None
+    main_process_ip: Optional[str] = None
+    main_process_port: Optional[int] = None
+
+
+@dataclass
+class PeftConfig:
+    """LoRA settings under peft's own names; `method: none` trains all weights, `qlora` adds 4-bit NF4."""
+
+    name: str = "none"
+    method: str = "none"
+    r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: Any = "all-linear"
+    bias: str = "none"
+    merge: bool = False
+
+
+@dataclass
+class TrackingConfig:
+    """Where metrics go besides metrics.json: W&B and/or TensorBoard, through the trainer's report_to."""
+
+    name: str = "none"
+    # Any of wandb, tensorboard (both at once: tracking=wandb_tensorboard).
+    backends: list[str] = field(default_factory=list)
+    # W&B project and entity (team or user; null: the account's default entity).
+    project: str = "align"
+    entity: str | None = None
+    # W&B run group; null: the sweep directory (all jobs of a multirun share it), else the run directory.
+    group: Optional[str] = None
+    # W&B run name; null: the method and the job's swept overrides, e.g. dpo-beta=0.1.
+    run_name: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CacheConfig:
+    """What runs share through align's cache; see docs/performance.md (reference log-prob cache)."""
+
+    # Store and reuse the reference model's log-probs (and the tokenized splits) of DPO/KTO runs across jobs.
+    # null: on for methods with a reference model, unless method.sync_ref_model moves the reference.
+    ref_logps: Optional[bool] = None
+    # null: $ALIGN_CACHE_DIR/ref_logps, else ~/.cache/align/ref_logps.
+    dir: Optional[str] = None
+
+
+@dataclass
+class AlignConfig:
+    model: Any = MISSING
+    method: Any = MISSING
+    data: Any = MISSING
+    hardware: Any = MISSING
+    peft: Any = MISSING
+    tracking: Any = MISSING
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    dry_run: bool = False
+    # The tuning file that set values for this model (conf/tune/tiny/<method>.yaml, the embedded tiny model's);
+    # null: none did, and the method's and TRL's own values apply.
+    tuning: Optional[str] = None
+    # auto: continue from the run directory's latest complete checkpoint, if any; never: train from scratch;
+    # or a checkpoint directory to continue from (docs/resume.md).
+    resume: str = "auto"
+
+
+# Handbook and TRL argument names that current transformers/TRL renamed: old name -> new name. Validation moves
+# a value given under the old name to the new one (align/config/validate.py), once.
+RENAMED_FIELDS = {
+    "warmup_ratio": "warmup_steps",  # transformers 5: warmup_steps < 1 is a ratio of total steps
+    "max_seq_length": "max_length",  # TRL SFTConfig
+    "evaluation_strategy": "eval_strategy",  # transformers 4.46
+    "gradient_checkpointing": "activation_checkpointing",  # transformers 5 (the old name warns)
+    "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs",
+}
+
+_OMEGACONF_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
+
+
+def _method_schema(name: str, config_class: str) -> type:
+    """A dataclass with every field of TRL's config class, plus align's own method keys."""
+    fields: list[tuple[str, Any, Any]] = [
+        ("name", str, field(default=name)),
+        # The row of the method table that trains this option (ipo.yaml says `trainer: dpo`).
+        ("trainer", str, field(default=name)),
+    ]
+    trl = trl_fields(config_class)
+    for key, spec in trl.items():
+        base = _OMEGACONF_TYPES.get(spec["type"], Any)
+        optional = spec["optional"] or key in RENAMED_FIELDS  # validation empties an old name once moved
+        annotation = Optional[base] if optional and base is not Any else base
+        default = spec["default"]
+        if isinstance(default, (list, dict)):
+            fields.append((key, annotation, field(default_factory=lambda d=default: type(d)(d))))
+        else:
+            fields.append((key, annotation, field(default=default)))
+    for old in RENAMED_FIELDS:
+        if old not in trl:
+            fields.append((old, Optional[float] if old == "warmup_ratio" else Any, field(default=None)))
+    return dataclasses.make_dataclass(f"{name.upper()}MethodConfig", fields)
+
+
+# Method schemas that are align's own (no TRL config class behind them), by method name.
+OWN_METHOD_SCHEMAS: dict[str, type] = {"rejection_sampling": RejectionSamplingConfig}
+METHOD_SCHEMAS: dict[str, type] = {
+    m.name: _method_schema(m.name, m.config) if m.config else OWN_METHOD_SCHEMAS[m.name] for m in METHODS.values()
+}
+for _schema in METHOD_SCHEMAS.values():
+    # Make the generated classes importable by name, so pickled configs (sweep jobs in their own
+    # processes) refer to these very classes instead of copies.
+    if _schema.__module__ in ("types", __name__):
+        _schema.__module__ = __name__
+        globals()[_schema.__name__] = _schema
+
+
+def method_row_of(schema: type):
+    """The method table's row whose schema is `schema` (the dataclass type of a composed method node), or None."""
+    return next((METHODS[name] for name, cls in METHOD_SCHEMAS.items() if cls is schema), None)
+
+
+def register_configs() -> None:
+    """Store the schemas so conf/*.yaml can extend them (`defaults: [base_dpo, _self_]`)."""
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node=AlignConfig)
+    for name, schema in METHOD_SCHEMAS.items():
+        cs.store(group="method", name=f"base_{name}", node=schema)
+    cs.store(group="model", name="base_model", node=ModelConfig)
+    cs.store(group="data", name="base_arithmetic", node=ArithmeticDataConfig)
+    cs.store(group="data", name="base_file", node=FileDataConfig)
+    cs.store(group="data", name="base_mixture", node=MixtureDataConfig)
+    cs.store(group="hardware", name="base_hardware", node=HardwareConfig)
+    cs.store(group="peft", name="base_peft", node=PeftConfig)
+    cs.store(group="tracking", name="base_tracking", node=TrackingConfig)

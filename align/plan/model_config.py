@@ -1,0 +1,56 @@
+"""A model's transformers config (config.json alone, no weights) for the plan and the disk estimate: from a local
+directory or the Hub (honouring HF_HUB_OFFLINE), or for a LoRA adapter its base model's."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from omegaconf import DictConfig
+
+
+class ConfigUnavailable(Exception):
+    """The model's config.json could not be read; the message says from where and why."""
+
+
+def model_config(model: DictConfig) -> tuple[Any, str]:
+    """The model's transformers config (local directory or Hub, honouring HF_HUB_OFFLINE) and where it came from.
+
+    A LoRA adapter (adapter_config.json, no config.json) gives its base model's config.
+    """
+    from transformers import AutoConfig
+
+    from align.model.load import model_path
+
+    path = model_path(model)
+    try:
+        config = AutoConfig.from_pretrained(path, revision=model.revision, trust_remote_code=model.trust_remote_code)
+        return config, path
+    except (OSError, ValueError) as error:
+        base = _adapter_base(path, model.revision)
+        if base is None:
+            raise ConfigUnavailable(_fetch_failure(path, model.revision, error)) from None
+    try:
+        config = AutoConfig.from_pretrained(base, trust_remote_code=model.trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise ConfigUnavailable(_fetch_failure(base, "main", error) + f" (the base model of adapter {path})") from None
+    return config, f"{base}, base model of the LoRA adapter {path}"
+
+
+def _adapter_base(path: str, revision: str) -> str | None:
+    from peft import PeftConfig
+
+    try:
+        return PeftConfig.from_pretrained(path, revision=revision).base_model_name_or_path
+    except (OSError, ValueError):
+        return None
+
+
+def _fetch_failure(path: str, revision: str, error: Exception) -> str:
+    reason = " ".join(str(error).split())[:300].rstrip(".") or type(error).__name__
+    offline = " (HF_HUB_OFFLINE=1: only the local cache was searched)" if os.environ.get("HF_HUB_OFFLINE") else ""
+    return (
+        f"could not fetch config.json of {path!r} (revision {revision}){offline}: {reason}. Parameters and memory "
+        f"need only that file: `hf download {path} config.json`, or set model.name_or_path to a local directory "
+        "holding it."
+    )

@@ -1,0 +1,69 @@
+"""Validation, once, of everything a run depends on, and what it found, handed on as one `Prepared`: the config
+values, the method's row, the resolved hardware, the loaded data, the checkpoint to resume from and the reference
+log-prob cache. The dry-run plan, the multi-process launch and the run all read it; nothing is computed twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from align.errors import SourceUnreachable
+from align.hardware.plan import HardwarePlan
+from align.methods import Method
+from align.run.ref_cache import RefCache
+
+
+@dataclass(frozen=True)
+class Prepared:
+    cfg: DictConfig
+    method: Method
+    hardware: HardwarePlan
+    # data.load's result: the splits (train, usually test) in the method's data kind and what each source gave;
+    # None when a dry run could not reach its Hub data
+    data: Any
+    data_problem: str | None
+    resume_from: Path | None
+    ref_cache: RefCache | None
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def train_rows(self) -> int | None:
+        return None if self.data is None else len(self.data.splits["train"])
+
+
+def prepare(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> Prepared:
+    """Check the config, the machine (unless dry_run), the resume request and the data; raise an AlignError
+    naming what is wrong before anything is written or any model is loaded."""
+    from align.config.machine import check_machine
+    from align.config.validate import validate
+    from align.hardware.plan import plan
+    from align.run import resume
+    from align.run.hub import check_push_to_hub
+    from align.run.ref_cache import ref_cache_for
+
+    method = validate(cfg, overrides)
+    hardware = plan(cfg.hardware)
+    if not cfg.dry_run:  # the plan is for the hardware it names, and reports a missing Hub token itself
+        check_machine(cfg, hardware.gpus)
+        check_push_to_hub(cfg)
+    resume_from = resume.checkpoint_to_resume(cfg, run_dir)  # another run's checkpoints: stop before writing
+    data, problem = _load_data(cfg, method)
+    return Prepared(cfg, method, hardware, data, problem, resume_from, ref_cache_for(cfg, method),
+                    tuple(overrides or ()))
+
+
+def _load_data(cfg: DictConfig, method: Method) -> tuple[Any, str | None]:
+    """Rows read and converted (and cached by `datasets`) now: a bad row or data of the wrong kind stops the run
+    here, leaving earlier outputs as they were. A dry run goes on without Hub data it cannot reach."""
+    from align.data import load
+
+    try:
+        return load(cfg.data, method.data_kind, cfg.method.name), None
+    except (SourceUnreachable, OSError) as error:
+        if not cfg.dry_run:
+            raise
+        return None, " ".join(str(error).split())

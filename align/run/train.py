@@ -1,0 +1,49 @@
+"""The run of a method with a TRL trainer, top to bottom: TRL arguments, the trainer (model, tokenized data, the
+reference log-probs), the run directory's record, tracking, training with resume, evaluation, the saved model.
+
+Everything before training is undone if it fails (run/record.py), so a run that TRL rejects or whose rows are all
+too long leaves the run directory as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from align import tracking
+from align.eval.exact_match import exact_match_metrics
+from align.hardware.settings import use_cuda
+from align.model.load import load_tokenizer
+from align.outputs import write_json
+from align.plan.disk import warn_if_too_big
+from align.run import resume
+from align.run.hub import token_to_environment
+from align.run.record import log_to_file, nothing_new_on_error, record_run
+from align.run.trainer import build_trainer, save_model, trl_args
+
+
+def train(prepared: Any, run_dir: Path, hydra_cfg: Any) -> dict[str, Any]:
+    """Train `prepared` (run/prepare.py) into `run_dir`; returns the metrics (written by the caller)."""
+    cfg, method = prepared.cfg, prepared.method
+    on_cuda = use_cuda(prepared.hardware)
+    with nothing_new_on_error(run_dir):
+        log_to_file(run_dir)
+        warn_if_too_big(prepared, run_dir)
+        token_to_environment(cfg.method)
+        tokenizer = load_tokenizer(cfg.model)
+        args = trl_args(cfg, method, run_dir, on_cuda)
+        trainer = build_trainer(prepared, args, tokenizer, on_cuda)
+        record_run(run_dir, cfg, hydra_cfg, prepared.resume_from)
+        tracking.start(cfg, run_dir)  # once the trainer exists: a run TRL rejects leaves no W&B run behind
+
+    result = resume.train(trainer, prepared.resume_from, cfg, run_dir)
+    metrics: dict[str, Any] = {"train_loss": result.training_loss, "train_steps": result.global_step}
+    # every process takes part in evaluation, generation and saving (ZeRO-3 and FSDP gather sharded weights)
+    if trainer.eval_dataset is not None:
+        metrics.update(trainer.evaluate())
+    metrics.update(exact_match_metrics(trainer.model, tokenizer, cfg.data))
+    save_model(trainer, cfg, tokenizer, run_dir)
+    if trainer.is_world_process_zero():
+        write_json(run_dir / "log_history.json", trainer.state.log_history)
+    metrics["world_size"] = trainer.args.world_size
+    return metrics
