@@ -150,7 +150,7 @@ def run_name(cfg: DictConfig) -> str:
     """
     if cfg.tracking.run_name:
         return cfg.tracking.run_name
-    from align.report import parse_override, short_names, sweep_plan
+    from align.sweep.read import parse_override, short_names, sweep_plan
 
     overrides = dict(parse_override(o) for o in _job_overrides())
     overrides = {k: v for k, v in overrides.items() if _names_the_run(k)}
@@ -196,7 +196,7 @@ def _tensorboard_hparams(cfg: DictConfig, run_dir: Path, metrics: dict[str, Any]
     """The job's overrides and final metrics in TensorBoard's HParams table, to compare a sweep's jobs."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from align.report import parse_override
+    from align.sweep.read import parse_override
 
     hparams: dict[str, Any] = {"method": cfg.method.name}
     for key, value in (parse_override(o) for o in _job_overrides()):
