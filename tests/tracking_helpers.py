@@ -1,4 +1,4 @@
-"""Shared by test_tracking.py and test_report.py: one real tracked sweep per session, a reader for W&B's
+"""Shared by test_tracking.py and tests/sweep/: one real tracked sweep per session, a reader for W&B's
 offline run files, and synthetic job directories for report edge cases."""
 
 from __future__ import annotations
@@ -124,12 +124,18 @@ def files_containing(root: Path, needles: list[str]) -> dict[str, list[str]]:
 
 
 def write_multirun_yaml(
-    sweep_dir: Path, task: list[str], sweeper: str = "BasicSweeper", params: dict[str, str] | None = None
+    sweep_dir: Path,
+    task: list[str],
+    sweeper: str = "BasicSweeper",
+    params: dict[str, str] | None = None,
+    override_dirname: dict[str, Any] | None = None,
 ) -> None:
-    """The part of Hydra's multirun.yaml that align.report reads."""
+    """The part of Hydra's multirun.yaml that align.report reads (`override_dirname`: hydra.job.config's)."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     target = f"hydra._internal.core_plugins.basic_sweeper.{sweeper}"
     config = {"hydra": {"sweeper": {"_target_": target, "params": params}, "overrides": {"task": task}}}
+    if override_dirname is not None:
+        config["hydra"]["job"] = {"config": {"override_dirname": override_dirname}}
     (sweep_dir / "multirun.yaml").write_text(yaml.safe_dump(config))
 
 
@@ -139,9 +145,11 @@ def make_job(
     metrics: dict[str, Any] | None = None,
     stderr: str | None = None,
     record_overrides: bool = True,
+    dirname: str | None = None,
 ) -> Path:
-    """A job directory named like Hydra's override_dirname, with what a finished or failed job leaves."""
-    job_dir = sweep_dir / ",".join(sorted(overrides))
+    """A job directory named like Hydra's override_dirname (or `dirname`), with what a finished or failed
+    job leaves."""
+    job_dir = sweep_dir / (dirname or ",".join(sorted(overrides)))
     job_dir.mkdir(parents=True)
     if record_overrides:
         (job_dir / ".hydra").mkdir()

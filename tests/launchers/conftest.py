@@ -13,11 +13,13 @@ LAUNCHERS = REPO / "launchers"
 
 @pytest.fixture(autouse=True)
 def plugin_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hydra scripts started by a test (ours and Hydra's integration suite) must find the plugin."""
+    """Hydra scripts started by a test (ours and Hydra's integration suite) must find the plugin, and the
+    plugin this checkout's align (it imports align.sweep.names and align.hardware.devices)."""
     path = os.environ.get("PYTHONPATH", "")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(LAUNCHERS), path) if p))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO), str(LAUNCHERS), path) if p))
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
 
 
 @pytest.fixture(autouse=True)

@@ -64,6 +64,7 @@ def test_four_jobs_on_two_cpu_slots(tmp_path: Path):
                 assert a["port"] != b["port"], "running jobs share a rendezvous port"
         assert a["port"] == a["master_port"] and int(a["port"]) > 0
         assert a["cuda_visible_devices"] == ""
+        assert a["cuda_device_order"] == "PCI_BUS_ID", "CUDA counts GPUs as nvidia-smi does"
         cores = len(os.sched_getaffinity(0))
         assert a["omp_num_threads"] == str(max(1, cores // 2))
     assert "[pool] 4 jobs in" in result.stderr and "4 done, 0 skipped, 0 failed" in result.stderr
@@ -84,6 +85,7 @@ def test_failing_jobs_do_not_stop_the_others(tmp_path: Path):
     assert "killed by SIGKILL" in result.stderr
     assert "Error executing job" not in result.stderr  # the summary already names them; no Hydra extra line
     assert re.search(r"^Job #1 \(value=-1 crash_on=3\) failed: it exited with code 2", result.stderr, re.M)
+    assert "retried" not in result.stderr and not list(sweep.glob("*/stderr.attempt*.log")), "not a port clash"
 
 
 def test_rerun_skips_complete_jobs_and_says_so(tmp_path: Path):
@@ -134,6 +136,64 @@ def test_simulated_eight_gpus_two_per_job(tmp_path: Path):
                 assert a["port"] != b["port"]
     first_wave = sorted(runs, key=lambda r: r["start"])[:4]
     assert all(_overlap(a, b) for a in first_wave for b in first_wave), "four jobs fill the 8 GPUs at once"
+    assert {a["cuda_device_order"] for a in runs} == {"PCI_BUS_ID"}
+    assert "trains in one process" in result.stdout + result.stderr  # the app's hardware.distributed is "no"
+
+
+IDLE_GPUS = (
+    "Jobs get 2 GPUs each but hardware=auto trains in one process, so 1 of each job's 2 GPUs stay idle: "
+    "use hardware=ddp/fsdp/zero3, or hydra.launcher.gpus_per_job=1."
+)
+
+
+def test_gpus_idle_in_a_single_process_job_are_warned_about_once(tmp_path: Path):
+    gpus = ("hydra.launcher.devices=[0,1]", "hydra.launcher.gpus_per_job=2", "seconds=0")
+    result = run_app(tmp_path / "S", "value=1,2", *gpus)
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout + result.stderr).count(IDLE_GPUS) == 1
+    multi = run_app(tmp_path / "M", "value=1,2", "hardware.distributed=ddp", *gpus)
+    assert multi.returncode == 0, multi.stderr
+    assert "trains in one process" not in multi.stdout + multi.stderr
+    one = run_app(tmp_path / "O", "value=1", "hydra.launcher.devices=[0,1]", "seconds=0")
+    assert one.returncode == 0 and "trains in one process" not in one.stdout + one.stderr
+
+
+def test_a_device_order_the_user_set_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "FASTEST_FIRST")
+    assert run_app(tmp_path / "S", "value=1", "seconds=0").returncode == 0
+    assert metrics(tmp_path / "S")["seconds=0,value=1"]["cuda_device_order"] == "FASTEST_FIRST"
+
+
+def test_a_job_whose_port_was_taken_runs_again_on_a_new_port(tmp_path: Path):
+    sweep = tmp_path / "S"
+    result = run_app(sweep, "port_clashes=0,1", "seconds=0", "hydra.launcher.cpu_slots=2")
+    assert result.returncode == 0, result.stderr
+    assert sorted(metrics(sweep)) == ["port_clashes=0,seconds=0", "port_clashes=1,seconds=0"]
+    job = sweep / "port_clashes=1,seconds=0"
+    first, second = (job / "attempt_ports").read_text().split()
+    assert first != second and metrics(sweep)[job.name]["port"] == second
+    assert "EADDRINUSE" in (job / "stderr.attempt1.log").read_text()
+    assert (job / "stderr.log").read_text().splitlines()[0] == (
+        f"[pool] attempt 2 of 3: the rendezvous port {first} of attempt 1 was taken by another process "
+        "(address already in use; its log: stderr.attempt1.log)."
+    )
+    assert not list((sweep / "port_clashes=0,seconds=0").glob("stderr.attempt*"))
+    assert "2 done, 0 skipped, 0 failed (1 retried on a new port: their rendezvous port was taken)" in result.stderr
+    assert "#1 retried: port_clashes=1 seconds=0  attempt 2 of 3" in result.stderr
+    assert "(attempt 2 of 3; earlier attempts lost their rendezvous port to another process)" in result.stderr
+
+
+def test_a_job_that_keeps_losing_its_port_fails_after_three_attempts(tmp_path: Path):
+    sweep = tmp_path / "S"
+    result = run_app(sweep, "value=1", "port_clashes=5", "seconds=0")
+    assert result.returncode != 0
+    job = sweep / "port_clashes=5,seconds=0,value=1"
+    assert len(set((job / "attempt_ports").read_text().split())) == 3
+    logs = ["stderr.attempt1.log", "stderr.attempt2.log", "stderr.log"]
+    assert sorted(p.name for p in job.glob("stderr*.log")) == logs
+    assert "0 done, 0 skipped, 1 failed (1 retried on a new port" in result.stderr
+    assert "it exited with code 1. Last stderr line: torch.distributed.DistNetworkError" in result.stderr
+    assert "(attempt 3 of 3; every attempt lost its rendezvous port to another process)" in result.stderr
 
 
 def _sweep(hydra_sweep_runner: TSweepRunner, tmp_path: Path, *overrides: str):

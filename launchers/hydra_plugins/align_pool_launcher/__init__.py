@@ -4,6 +4,6 @@ Hydra finds it by scanning the `hydra_plugins` namespace package; see docs/sweep
 """
 
 __version__ = "0.1.0"
-from ._core import JobFailedError
+from ._returns import JobFailedError
 
 __all__ = ["JobFailedError"]

@@ -1,5 +1,6 @@
 """The pool launcher's work: compose each job, skip complete ones, run the rest in spawned processes on
-their own devices, collect JobReturns; and `execute_job`, which runs one job inside its process."""
+their own devices (again on a new port when its rendezvous port was taken), and collect JobReturns.
+What runs inside a job's process is in _process.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import signal
 import sys
 import tempfile
 import threading
-import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -21,41 +21,23 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
-from hydra.errors import CompactHydraException
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from align.hardware.devices import visible_devices
+
+from ._process import STDERR_LOG, execute_job
 from ._progress import Progress, Row
-from ._scheduler import Scheduler, free_port, visible_devices
+from ._returns import JobFailedError, ReportedFailure, job_directory, job_return, one_line
+from ._scheduler import Scheduler, free_port, port_was_taken
 
 log = logging.getLogger(__name__)
 
-STDOUT_LOG = "stdout.log"
-STDERR_LOG = "stderr.log"
 # How often the live line refreshes while no job finishes.
 _TICK_S = 1.0
-
-
-class JobFailedError(CompactHydraException):
-    """A job's return value when it failed; Hydra prints it as one paragraph when a sweeper raises it."""
-
-
-@dataclass
-class ReportedFailure(JobReturn):
-    """A failed job's JobReturn once the pool's summary has shown it: reading its value raises the one-paragraph
-    JobFailedError, without the "Error executing job with overrides" line Hydra's JobReturn writes first."""
-
-    @property
-    def return_value(self) -> Any:
-        if self.status is JobStatus.COMPLETED:
-            return self._return_value
-        raise self._return_value
-
-    @return_value.setter
-    def return_value(self, value: Any) -> None:
-        self._return_value = value
+# Runs of a job whose rendezvous port another process took between free_port() and the job's bind.
+MAX_ATTEMPTS = 3
 
 
 @dataclass
@@ -67,6 +49,8 @@ class _Job:
     ret: JobReturn | None = None
     process: Any = None
     port: int = 0
+    devices: tuple[str, ...] = ()
+    ports_tried: set[int] = field(default_factory=set)
     result_path: Path = field(default_factory=Path)
     same_as: _Job | None = None  # an identical job earlier in this batch (Optuna may ask twice)
 
@@ -117,10 +101,10 @@ def _prepare(launcher: Any, num: int, overrides: list[str]) -> _Job:
         with open_dict(cfg):
             cfg.hydra.job.id = f"{cfg.hydra.job.name}_{num}"
             cfg.hydra.job.num = num
-        job.row.job_dir = str(_job_dir(cfg))
+        job.row.job_dir = str(job_directory(cfg))
     except Exception as error:  # one job's bad override should not take the sweep down
         job.ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
-        job.row.state, job.row.detail = "failed", f"its config did not compose: {_one_line(error)}"
+        job.row.state, job.row.detail = "failed", f"its config did not compose: {one_line(error)}"
         return job
     job.config = cfg
     settings = launcher.settings
@@ -132,16 +116,6 @@ def _prepare(launcher: Any, num: int, overrides: list[str]) -> _Job:
         job.row.state = "skipped"
         _apply_return_metric(job, settings.return_metric)
     return job
-
-
-def _job_dir(cfg: DictConfig) -> Path:
-    # The subdir may use ${hydra:...}, which reads the HydraConfig singleton: point it at this job.
-    previous = HydraConfig.instance().cfg
-    HydraConfig.instance().set_config(cfg)
-    try:
-        return Path(os.path.join(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir)))
-    finally:
-        HydraConfig.instance().cfg = previous
 
 
 def _complete_result(cfg: DictConfig, job_dir: Path, overrides: list[str], result_file: str) -> dict | None:
@@ -183,6 +157,7 @@ def _log_plan(scheduler: Scheduler, devices: list[str], settings: Any, sweep_dir
         if scheduler.idle_devices:
             idle = scheduler.idle_devices
             log.warning(f"{idle} of {len(devices)} devices stay idle: not a multiple of gpus_per_job")
+        _warn_single_process(settings.gpus_per_job, [job for job in jobs if job.row.state == "queued"])
     else:
         where = f"{scheduler.slots} at a time on CPU slots (no GPU; hydra.launcher.cpu_slots)"
     log.info(f"Pool launcher: {len(jobs)} jobs, {where}; sweep output dir: {sweep_dir}")
@@ -190,6 +165,26 @@ def _log_plan(scheduler: Scheduler, devices: list[str], settings: Any, sweep_dir
         note = {"skipped": f" -- skipped: complete result in {job.row.job_dir}", "failed": " -- cannot run"}
         shown = f" -- same overrides as #{job.same_as.num}" if job.same_as else note.get(job.row.state, "")
         log.info(f"\t#{job.num} : {job.row.overrides}{shown}")
+
+
+def _warn_single_process(gpus_per_job: int, jobs: list[_Job]) -> None:
+    """Several GPUs per job help only a multi-process hardware option; one process uses one GPU."""
+    if gpus_per_job < 2:
+        return
+    names = []
+    for job in jobs:
+        # The launcher runs any Hydra app: only a config with align's hardware group says this.
+        distributed = OmegaConf.select(job.config, "hardware.distributed", throw_on_resolution_failure=False)
+        if distributed == "no":
+            name = OmegaConf.select(job.config, "hydra.runtime.choices.hardware", throw_on_resolution_failure=False)
+            name = name or OmegaConf.select(job.config, "hardware.name", throw_on_resolution_failure=False)
+            names.append(str(name))
+    if names:
+        n = gpus_per_job
+        log.warning(
+            f"Jobs get {n} GPUs each but hardware={','.join(dict.fromkeys(names))} trains in one process, so "
+            f"{n - 1} of each job's {n} GPUs stay idle: use hardware=ddp/fsdp/zero3, or hydra.launcher.gpus_per_job=1."
+        )
 
 
 def _run(launcher: Any, jobs: dict[int, _Job], scheduler: Scheduler, progress: Progress) -> None:
@@ -204,13 +199,18 @@ def _run(launcher: Any, jobs: dict[int, _Job], scheduler: Scheduler, progress: P
         with _sigterm_raises():
             while not scheduler.done:
                 for num, devices in scheduler.start_ready():
-                    ports = {jobs[other].port for other in scheduler.running}
-                    _start(context, jobs[num], devices, shared, scratch, threads, ports)
+                    jobs[num].devices = devices
+                    _start(context, jobs[num], shared, scratch, threads, _ports(jobs, scheduler))
                 progress.update()
                 running = {jobs[num].process.sentinel: jobs[num] for num in scheduler.running}
                 for sentinel in wait(list(running), timeout=_TICK_S):
                     job = running[sentinel]
                     _collect(job, launcher.settings.return_metric)
+                    if _port_was_taken(job):
+                        note = _retry_note(job)
+                        _start(context, job, shared, scratch, threads, _ports(jobs, scheduler), f"[pool] {note}")
+                        progress.event(f"#{job.num} retried: {job.row.overrides}  {note}")
+                        continue
                     scheduler.finish(job.num)
                     progress.event(f"#{job.num} {job.row.state}: {job.row.overrides}  {job.row.detail}".rstrip())
     except BaseException:
@@ -248,27 +248,25 @@ def _threads_per_job(scheduler: Scheduler) -> int | None:
 
 
 def _start(
-    context: Any,
-    job: _Job,
-    devices: tuple[str, ...],
-    shared: bytes,
-    scratch: Path,
-    threads: int | None,
-    ports: set[int],
+    context: Any, job: _Job, shared: bytes, scratch: Path, threads: int | None, ports: set[int], note: str = ""
 ) -> None:
+    """Starts the job's process on its devices and a port that no running job holds; `note` heads its stderr.log."""
     import cloudpickle
 
-    job.port = free_port(ports)
+    job.port = free_port(ports | job.ports_tried)
+    job.ports_tried.add(job.port)
     env = {"ALIGN_MAIN_PROCESS_PORT": str(job.port), "MASTER_PORT": str(job.port), "PYTHONUNBUFFERED": "1"}
-    if devices:
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    # nvidia-smi (where the device ids come from) counts GPUs in PCI bus order; CUDA by default fastest
+    # first. A CUDA_DEVICE_ORDER the user set stays: their device ids mean that order.
+    env["CUDA_DEVICE_ORDER"] = os.environ.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    if job.devices:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(job.devices)
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
-    job.result_path = scratch / f"{job.num}.pkl"
-    job_dir = Path(job.row.job_dir)
+    job.result_path = scratch / f"{job.num}.{job.row.attempts}.pkl"
     job.process = context.Process(
         target=execute_job,
-        args=(shared, cloudpickle.dumps(job.config), str(job.result_path), str(job_dir)),
+        args=(shared, cloudpickle.dumps(job.config), str(job.result_path), job.row.job_dir, note),
         name=f"pool-job-{job.num}",
     )
     with _environment(env):
@@ -293,6 +291,30 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _ports(jobs: dict[int, _Job], scheduler: Scheduler) -> set[int]:
+    return {jobs[num].port for num in scheduler.running}
+
+
+def _port_was_taken(job: _Job) -> bool:
+    """The job failed because another process bound its rendezvous port first, and may run again."""
+    if job.row.state != "failed" or job.row.attempts >= MAX_ATTEMPTS:
+        return False
+    return port_was_taken(_tail(Path(job.row.job_dir) / STDERR_LOG))
+
+
+def _retry_note(job: _Job) -> str:
+    """Keeps the failed attempt's stderr.log beside the next one's; says which attempt comes next."""
+    previous = f"stderr.attempt{job.row.attempts}.log"
+    stderr = Path(job.row.job_dir) / STDERR_LOG
+    stderr.replace(stderr.with_name(previous))
+    job.row.attempts += 1
+    job.row.detail = ""
+    return (
+        f"attempt {job.row.attempts} of {MAX_ATTEMPTS}: the rendezvous port {job.port} of attempt "
+        f"{job.row.attempts - 1} was taken by another process (address already in use; its log: {previous})."
+    )
+
+
 def _collect(job: _Job, return_metric: str | None) -> None:
     job.process.join()
     ret = _read_result(job.result_path)
@@ -307,6 +329,12 @@ def _collect(job: _Job, return_metric: str | None) -> None:
         tail = _last_line(Path(job.row.job_dir) / STDERR_LOG)
         if tail and tail not in job.row.detail:
             job.row.detail += f" Last stderr line: {tail}"
+    if job.row.attempts > 1:
+        lost = job.row.state == "failed" and port_was_taken(_tail(Path(job.row.job_dir) / STDERR_LOG))
+        why = "every attempt lost its" if lost else "earlier attempts lost their"
+        job.row.detail = (
+            f"{job.row.detail} (attempt {job.row.attempts} of {MAX_ATTEMPTS}; {why} rendezvous port to another process)"
+        ).lstrip()
     _apply_return_metric(job, return_metric)
 
 
@@ -359,100 +387,16 @@ def _shown(overrides: Sequence[str]) -> str:
     return " ".join(filter_overrides(overrides)) or "(no overrides)"
 
 
-def _one_line(error: BaseException) -> str:
-    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
 def _last_line(path: Path) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(max(0, os.path.getsize(path) - 4096))
-            lines = [ln.strip() for ln in handle.read().decode(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
+    lines = [ln.strip() for ln in _tail(path, 4096).splitlines() if ln.strip()]
     return lines[-1][:300] if lines else ""
 
 
-def job_return(cfg: DictConfig, status: JobStatus, value: Any) -> JobReturn:
-    """A JobReturn shaped like run_job's, for jobs that did not (or not fully) go through run_job."""
-    task_cfg = copy.deepcopy(cfg)
-    with read_write(task_cfg), open_dict(task_cfg):
-        del task_cfg["hydra"]
-    job_dir = _job_dir(cfg)
-    return JobReturn(
-        overrides=list(map(str, cfg.hydra.overrides.task)),
-        cfg=task_cfg,
-        hydra_cfg=OmegaConf.masked_copy(cfg, "hydra"),
-        working_dir=str(job_dir) if cfg.hydra.job.chdir else os.getcwd(),
-        task_name=str(cfg.hydra.job.name),
-        status=status,
-        _return_value=value,
-    )
-
-
-# ---- inside the job's process ------------------------------------------------------------------------
-
-
-def execute_job(shared: bytes, job_config: bytes, result_path: str, job_dir: str) -> None:
-    """Entry point of a spawned job process: logs to files, run_job, result to `result_path`."""
-    Path(job_dir).mkdir(parents=True, exist_ok=True)
-    _redirect(1, Path(job_dir) / STDOUT_LOG)
-    _redirect(2, Path(job_dir) / STDERR_LOG)
-
-    import cloudpickle
-
-    hydra_context, task_function, singleton_state = cloudpickle.loads(shared)
-    setup_globals()
-    Singleton.set_state(singleton_state)
-    cfg = cloudpickle.loads(job_config)
-    HydraConfig.instance().set_config(cfg)
+def _tail(path: Path, size: int = 65536) -> str:
+    """The end of a log file (a multi-GPU job's stderr.log holds every worker's traceback)."""
     try:
-        ret = run_job(
-            hydra_context=hydra_context,
-            task_function=task_function,
-            config=cfg,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
-        if ret.status is JobStatus.FAILED:
-            error = ret._return_value
-            traceback.print_exception(type(error), error, error.__traceback__)
-            ret.return_value = JobFailedError(f"{_one_line(error)}.")
-    except SystemExit as stop:  # the app's own "bad config, exit 2" path
-        code = stop.code
-        if not isinstance(code, int) and code is not None:  # sys.exit("message"): Python prints it, exits 1
-            print(code, file=sys.stderr)
-            code = 1
-        if not code:
-            ret = job_return(cfg, JobStatus.COMPLETED, None)
-        else:
-            ret = job_return(cfg, JobStatus.FAILED, JobFailedError(f"it exited with code {code}."))
-    except Exception as error:  # failures around the task (saving configs, callbacks) still fail one job
-        traceback.print_exc()
-        ret = job_return(cfg, JobStatus.FAILED, JobFailedError(f"{_one_line(error)}."))
-    _write_result(ret, Path(result_path))
-
-
-def _redirect(fd: int, path: Path) -> None:
-    # At the file-descriptor level, so output of C extensions and subprocesses lands in the file too.
-    (sys.stdout if fd == 1 else sys.stderr).flush()
-    with open(path, "wb") as handle:
-        os.dup2(handle.fileno(), fd)
-
-
-def _write_result(ret: JobReturn, path: Path) -> None:
-    import cloudpickle
-
-    try:
-        payload = cloudpickle.dumps(ret)
-    except Exception as error:  # an unpicklable return value must not lose the job's status
-        ret.return_value = (
-            repr(ret._return_value)
-            if ret.status is JobStatus.COMPLETED
-            else JobFailedError(f"{ret._return_value} (its return value could not be pickled: {_one_line(error)})")
-        )
-        payload = cloudpickle.dumps(ret)
-    partial = path.with_suffix(".partial")
-    partial.write_bytes(payload)
-    os.replace(partial, path)
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(path) - size))
+            return handle.read().decode(errors="replace")
+    except OSError:
+        return ""

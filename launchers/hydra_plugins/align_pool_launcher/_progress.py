@@ -20,6 +20,7 @@ class Row:
     state: str  # queued, running, done, skipped, failed
     job_dir: str
     detail: str = ""
+    attempts: int = 1  # more than one: its rendezvous port was taken, and the pool started it again
 
 
 def clock(seconds: float) -> str:
@@ -72,9 +73,11 @@ class Progress:
 
     def summary(self) -> str:
         c = self.counts()
+        retried = sum(row.attempts > 1 for row in self.rows)
         lines = [
             f"[pool] {len(self.rows)} jobs in {clock(time.monotonic() - self.started)}: "
             f"{c['done']} done, {c['skipped']} skipped, {c['failed']} failed"
+            + (f" ({retried} retried on a new port: their rendezvous port was taken)" if retried else "")
         ]
         width = max((len(row.overrides) for row in self.rows), default=0)
         for row in self.rows:

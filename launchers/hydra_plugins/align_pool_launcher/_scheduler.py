@@ -1,17 +1,22 @@
 """Which job runs next on which devices: a pure scheduler (no processes, testable with fake durations),
-plus finding the node's GPUs and free rendezvous ports."""
+plus free rendezvous ports and telling when a job lost its port to another process.
+
+The node's GPUs come from align.hardware.devices.visible_devices, which align's own runs use too."""
 
 from __future__ import annotations
 
-import os
-import shutil
+import re
 import socket
-import subprocess
 from collections import deque
 from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
 Job = TypeVar("Job", bound=Hashable)
+
+# What torch.distributed (c10d's TCPStore) and the OS print when a rendezvous port is already bound.
+_PORT_TAKEN = re.compile(
+    r"address already in use|EADDRINUSE|server socket has failed to listen on any local network address", re.I
+)
 
 
 class Scheduler(Generic[Job]):
@@ -70,27 +75,6 @@ class Scheduler(Generic[Job]):
         return not self.queue and not self.running
 
 
-def visible_devices() -> list[str]:
-    """GPU ids this process may use, without importing torch: CUDA_VISIBLE_DEVICES, else nvidia-smi."""
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        ids = []
-        for item in (part.strip() for part in env.split(",")):
-            # CUDA stops at the first invalid entry: "-1" or "" hides everything after it.
-            if not item or item.startswith("-"):
-                break
-            ids.append(item)
-        return ids
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return []
-    try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(ln for ln in out.splitlines() if ln.startswith("GPU "))]
-
-
 def free_port(taken: set[int]) -> int:
     """A TCP port nobody listens on now and no running job was given (the OS may hand one out twice)."""
     while True:
@@ -99,3 +83,8 @@ def free_port(taken: set[int]) -> int:
             port = sock.getsockname()[1]
         if port not in taken:
             return port
+
+
+def port_was_taken(log: str) -> bool:
+    """The log of a failed job says that its rendezvous port was in use when it tried to listen on it."""
+    return _PORT_TAKEN.search(log) is not None

@@ -2,14 +2,13 @@
 
 # No `from __future__ import annotations`: Hydra's plugin scan runs this module before it is in
 # sys.modules, where dataclasses cannot resolve string annotations.
-import hashlib
 from dataclasses import dataclass
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-# ext4, xfs and most other file systems refuse names longer than 255 bytes.
-_MAX_NAME_BYTES = 255
+# The reader of a sweep (align.report) finds job directories by the same rule, so it lives in align.
+from align.sweep.names import safe_dirname
 
 
 @dataclass
@@ -30,22 +29,6 @@ class PoolLauncherConf:
     # null: a job returns its whole metrics dict. A key (e.g. eval_rewards/accuracies): the job
     # returns that one number, which is what Optuna and other sweepers optimise.
     return_metric: str | None = None
-
-
-def safe_dirname(name: str) -> str:
-    """One directory level for any override string: `/` becomes `_`, too-long names get a hash tail.
-
-    Used as `hydra.sweep.subdir: ${safe_dirname:${hydra.job.override_dirname}}` so that
-    `experiment=pref_align_scan/zephyr` stays one level and long sweeps stay legal file names.
-    """
-    name = str(name).replace("/", "_").replace("\0", "")
-    if name in ("", ".", ".."):
-        return "default" if name == "" else name.replace(".", "_")
-    if len(name.encode()) <= _MAX_NAME_BYTES:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:12]
-    head = name.encode()[: _MAX_NAME_BYTES - len(digest) - 1].decode(errors="ignore")
-    return f"{head}-{digest}"
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="pool", node=PoolLauncherConf, provider="align")

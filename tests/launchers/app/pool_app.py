@@ -21,6 +21,8 @@ def task(cfg: DictConfig) -> dict:
     if cfg.value < 0:
         sys.stderr.write(f"pool_app: error: value={cfg.value} is negative; expected a value >= 0.\n")
         raise SystemExit(2)
+    if cfg.port_clashes:
+        _fail_on_a_taken_port(out, int(cfg.port_clashes))
     time.sleep(float(cfg.seconds))
     if cfg.value == cfg.crash_on:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -35,11 +37,26 @@ def task(cfg: DictConfig) -> dict:
         "port": os.environ.get("ALIGN_MAIN_PROCESS_PORT", ""),
         "master_port": os.environ.get("MASTER_PORT", ""),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
+        "cuda_device_order": os.environ.get("CUDA_DEVICE_ORDER", ""),
     }
     partial = out / "metrics.json.partial"
     partial.write_text(json.dumps(metrics))
     os.replace(partial, out / "metrics.json")
     return metrics
+
+
+def _fail_on_a_taken_port(out: Path, clashes: int) -> None:
+    """Exit 1 with c10d's message while fewer than `clashes` attempts have; each attempt's port goes to a file."""
+    ports = out / "attempt_ports"
+    tried = ports.read_text().split() if ports.is_file() else []
+    ports.write_text(" ".join([*tried, os.environ["MASTER_PORT"]]))
+    if len(tried) < clashes:
+        sys.stderr.write(
+            "torch.distributed.DistNetworkError: The server socket has failed to listen on any local network "
+            f"address. port: {os.environ['MASTER_PORT']}, useIpv6: 0, code: -98, name: EADDRINUSE, "
+            "message: address already in use\n"
+        )
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
