@@ -80,6 +80,6 @@ def run_align(*overrides: str, cwd: Path | None = None, env: dict[str, str] | No
 @pytest.fixture(scope="session")
 def tracked_sweep(tmp_path_factory: pytest.TempPathFactory):
     """(sweep dir, completed process) of one real 2-job tracked DPO sweep, shared by tracking and report tests."""
-    from tests.tracking_helpers import run_tracked_sweep
+    from tests.tracking.conftest import run_tracked_sweep
 
     return run_tracked_sweep(tmp_path_factory.mktemp("tracked"))

@@ -32,7 +32,7 @@ def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_ships_configs_and_launcher(installed_wheel: Path):
     assert (installed_wheel / "align" / "conf" / "config.yaml").is_file()
     assert (installed_wheel / "align" / "conf" / "method" / "dpo.yaml").is_file()
-    assert (installed_wheel / "align" / "trl_fields.json").is_file()
+    assert (installed_wheel / "align" / "config" / "trl_fields.json").is_file()
     assert (installed_wheel / "hydra_plugins" / "align_pool_launcher").is_dir()
 
 
@@ -52,3 +52,19 @@ def test_installed_package_composes_outside_the_checkout(installed_wheel: Path, 
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
     )
     assert probe.stdout.strip() == str(installed_wheel / "align" / "conf")
+
+
+def test_every_module_of_the_checkout_imports_from_the_wheel(installed_wheel: Path, tmp_path: Path):
+    """A package missing from pyproject's list would be missing from the wheel: import each module from there."""
+    import os
+
+    modules = sorted(".".join(p.relative_to(REPO).with_suffix("").parts) for p in (REPO / "align").rglob("*.py"))
+    modules = [m.removesuffix(".__init__") for m in modules if not m.endswith("__main__")]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HYDRA_FULL_ERROR")}
+    env["PYTHONPATH"] = str(installed_wheel)
+    probe = ("import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]; "
+             "print(importlib.import_module('align').__file__)")
+    out = subprocess.run([sys.executable, "-c", probe, *modules], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().startswith(str(installed_wheel))

@@ -14,11 +14,10 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from align.config import validate
 from align.errors import ConfigError, EnvironmentProblem
 from align.paths import conf_dir
-from tests.conftest import cli_env, run_align
-from tests.test_config import compose_cfg
+from align.run.prepare import check
+from tests.conftest import cli_env, compose_cfg, run_align
 
 ZEPHYR_TEMPLATE = (
     "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + "
@@ -264,12 +263,12 @@ def test_every_recipe_composes_and_validates(recipe: str, handbook_node: None):
     cfg = compose_cfg(f"experiment={recipe}")
     if cfg.peft.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
         with pytest.raises(EnvironmentProblem, match="bitsandbytes"):
-            validate(cfg)
+            check(cfg)
     elif cfg.hardware.distributed == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         with pytest.raises(EnvironmentProblem, match="pip install 'align\\[deepspeed\\]'"):
-            validate(cfg)
+            check(cfg)
     else:
-        validate(cfg)
+        check(cfg)
         assert cfg.method.warmup_ratio is None  # the handbook's names are translated in the file itself
 
 
@@ -300,13 +299,13 @@ def no_token(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_push_without_a_token_is_refused_before_training(no_token: None):
     cfg = compose_cfg("method.push_to_hub=true", "method.hub_model_id=me/tiny")
     with pytest.raises(ConfigError, match=r"needs a Hugging Face token.*method.push_to_hub=false"):
-        validate(cfg)
+        check(cfg)
 
 
 def test_push_without_a_repository_is_refused(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HF_TOKEN", "hf_test_token_not_real")
     with pytest.raises(ConfigError, match="needs method.hub_model_id"):
-        validate(compose_cfg("method.push_to_hub=true"))
+        check(compose_cfg("method.push_to_hub=true"))
 
 
 @pytest.mark.parametrize("token", ["env", "config"])
@@ -318,7 +317,7 @@ def test_a_token_from_the_environment_or_config_is_enough(no_token: None, monkey
     else:
         overrides.append("method.hub_token=hf_test_token_not_real")
     cfg = compose_cfg(*overrides)
-    validate(cfg)
+    check(cfg)
     assert cfg.method.push_to_hub is True and cfg.method.hub_model_id == "me/tiny"  # passed to TRL's config as is
 
 

@@ -38,22 +38,30 @@ class Prepared:
 def prepare(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> Prepared:
     """Check the config, the machine (unless dry_run), the resume request and the data; raise an AlignError
     naming what is wrong before anything is written or any model is loaded."""
-    from align.config.machine import check_machine
-    from align.config.validate import validate
-    from align.hardware.plan import plan
     from align.run import resume
-    from align.run.hub import check_push_to_hub
     from align.run.ref_cache import ref_cache_for
 
-    method = validate(cfg, overrides)
-    hardware = plan(cfg.hardware)
-    if not cfg.dry_run:  # the plan is for the hardware it names, and reports a missing Hub token itself
-        check_machine(cfg, hardware.gpus)
-        check_push_to_hub(cfg)
+    method, hardware = check(cfg, overrides)
     resume_from = resume.checkpoint_to_resume(cfg, run_dir)  # another run's checkpoints: stop before writing
     data, problem = _load_data(cfg, method)
     return Prepared(cfg, method, hardware, data, problem, resume_from, ref_cache_for(cfg, method),
                     tuple(overrides or ()))
+
+
+def check(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[Method, HardwarePlan]:
+    """What needs neither data nor the run directory: every config value, and unless dry_run this machine and the
+    Hub push (a dry run plans for the hardware it names, and reports a missing Hub token itself)."""
+    from align.config.machine import check_machine
+    from align.config.validate import validate
+    from align.hardware.plan import plan
+    from align.run.hub import check_push_to_hub
+
+    method = validate(cfg, overrides)
+    hardware = plan(cfg.hardware)
+    if not cfg.dry_run:
+        check_machine(cfg, hardware.gpus)
+        check_push_to_hub(cfg)
+    return method, hardware
 
 
 def _load_data(cfg: DictConfig, method: Method) -> tuple[Any, str | None]:

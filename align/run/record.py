@@ -28,7 +28,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from align.errors import AlignError
 from align.hardware.devices import is_main_process
 from align.outputs import write_json, write_text
 from align.tracking.secrets import scrub, scrub_config, scrub_sweep_config
@@ -39,16 +38,16 @@ _FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
 @contextmanager
 def nothing_new_on_error(run_dir: Path) -> Iterator[None]:
-    """An AlignError inside the block removes every file and directory the block added to `run_dir` and the lines
-    it appended to an earlier align.log; earlier outputs stay as they were. (The run wraps everything before
-    training in it.)"""
+    """An error inside the block (a bad setting, a full disk, Ctrl-C) removes every file and directory the block
+    added to `run_dir` and the lines it appended to an earlier align.log; earlier outputs stay as they were. (The
+    run wraps everything before training in it.)"""
     existed = run_dir.is_dir()
     before = set(run_dir.iterdir()) if existed else set()
     log = run_dir / LOG_FILE
     log_size = log.stat().st_size if log.is_file() else None
     try:
         yield
-    except AlignError:
+    except BaseException:
         if is_main_process() and run_dir.is_dir():
             for path in set(run_dir.iterdir()) - before:
                 shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()

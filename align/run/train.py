@@ -13,7 +13,6 @@ from typing import Any
 from align import tracking
 from align.eval.exact_match import exact_match_metrics
 from align.hardware.settings import use_cuda
-from align.model.load import load_tokenizer
 from align.outputs import write_json
 from align.plan.disk import warn_if_too_big
 from align.run import resume
@@ -30,12 +29,12 @@ def train(prepared: Any, run_dir: Path, hydra_cfg: Any) -> dict[str, Any]:
         log_to_file(run_dir)
         warn_if_too_big(prepared, run_dir)
         token_to_environment(cfg.method)
-        tokenizer = load_tokenizer(cfg.model)
         args = trl_args(cfg, method, run_dir, on_cuda)
-        trainer = build_trainer(prepared, args, tokenizer, on_cuda)
+        trainer = build_trainer(prepared, args, on_cuda)
         record_run(run_dir, cfg, hydra_cfg, prepared.resume_from)
         tracking.start(cfg, run_dir)  # once the trainer exists: a run TRL rejects leaves no W&B run behind
 
+    tokenizer = trainer.processing_class
     result = resume.train(trainer, prepared.resume_from, cfg, run_dir)
     metrics: dict[str, Any] = {"train_loss": result.training_loss, "train_steps": result.global_step}
     # every process takes part in evaluation, generation and saving (ZeRO-3 and FSDP gather sharded weights)

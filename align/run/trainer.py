@@ -75,10 +75,12 @@ def load_policy(cfg: DictConfig, method: Method, on_cuda: bool) -> Any:
     return load_model(cfg.model, on_cuda, method.model_class, **extra)
 
 
-def build_trainer(prepared: Any, args: Any, tokenizer: Any, on_cuda: bool) -> Any:
-    """The method's TRL trainer on the prepared splits; TRL's own checks (ValueError) become one-paragraph
-    ConfigErrors, and a train split that tokenization emptied a DataError stating the method's length rule."""
+def build_trainer(prepared: Any, args: Any, on_cuda: bool) -> Any:
+    """The method's TRL trainer on the prepared splits, with the model and its tokenizer (`processing_class`);
+    TRL's own checks (ValueError) become one-paragraph ConfigErrors, and a train split that tokenization emptied
+    a DataError stating the method's length rule."""
     from align.hardware.devices import inside_distributed_launch
+    from align.model.load import load_tokenizer
     from align.run.ref_cache import with_ref_cache
 
     cfg, method, data = prepared.cfg, prepared.method, prepared.data.splits
@@ -87,13 +89,14 @@ def build_trainer(prepared: Any, args: Any, tokenizer: Any, on_cuda: bool) -> An
         from align.hardware.settings import enable_fsdp_on_cpu
 
         enable_fsdp_on_cpu(args)
+    model = load_policy(cfg, method, on_cuda)  # first: a model that cannot load says more than its tokenizer
     try:
         trainer = trainer_class(
-            model=load_policy(cfg, method, on_cuda),
+            model=model,
             args=args,
             train_dataset=data["train"],
             eval_dataset=data.get("test"),
-            processing_class=tokenizer,
+            processing_class=load_tokenizer(cfg.model),
             peft_config=peft_config(cfg.peft, method.task_type),
             **extra,
         )

@@ -76,10 +76,9 @@ def test_a_tuning_that_reaches_a_real_model_otherwise_is_refused(tmp_path: Path)
 
 def test_cfg_job_shows_the_methods_learning_rate_for_a_hub_model():
     """The issue's command, exactly: `--cfg job` prints no tiny values for Zephyr."""
-    out = subprocess.run(
-        [sys.executable, "-m", "align", "method=dpo", "model.name_or_path=HuggingFaceH4/zephyr-7b-beta", "--cfg", "job"],
-        capture_output=True, text=True, env=cli_env(), timeout=60,
-    )
+    command = ["method=dpo", "model.name_or_path=HuggingFaceH4/zephyr-7b-beta", "--cfg", "job"]
+    out = subprocess.run([sys.executable, "-m", "align", *command], capture_output=True, text=True, env=cli_env(),
+                         timeout=60)
     assert out.returncode == 0, out.stderr
     assert "learning_rate: 5.0e-07" in out.stdout and "max_length: 64" not in out.stdout
     assert "tuning: null" in out.stdout

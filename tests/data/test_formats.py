@@ -33,7 +33,7 @@ def test_sft_data_to_dpo_stops_before_the_model_loads(tmp_path: Path):
 def test_unlabelled_data_to_kto_names_the_label_column(tmp_path: Path):
     path = write_jsonl(tmp_path / "sft.jsonl", [SFT_ROW] * 4)
     with pytest.raises(DataError, match=r"columns prompt, completion .*needs the columns of one of: .*label"):
-        load(file_data(path), "unpaired", "kto").splits
+        load(file_data(path), "unpaired", "kto")
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_unlabelled_data_to_kto_names_the_label_column(tmp_path: Path):
 )
 def test_every_kind_mismatch_is_a_data_error(tmp_path: Path, kind: str, row: dict):
     with pytest.raises(DataError, match="needs the columns of one of"):
-        load(file_data(write_jsonl(tmp_path / "rows.jsonl", [row])), kind).splits
+        load(file_data(write_jsonl(tmp_path / "rows.jsonl", [row])), kind)
 
 
 def test_rows_keep_only_the_columns_the_method_uses(tmp_path: Path):

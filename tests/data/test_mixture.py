@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from align.data import load
-from align.data.mixture import load
 from align.errors import DataError
 from tests.data.conftest import hh_rows, mixture_data, shared, write_jsonl
 
@@ -68,7 +67,7 @@ def test_sources_that_cannot_be_reconciled_are_listed_in_one_paragraph(tmp_path:
     pairs = write_jsonl(tmp_path / "pairs.jsonl", hh_rows(4))
     text = write_jsonl(tmp_path / "text.jsonl", [{"text": "raw"}] * 4)
     with pytest.raises(DataError) as caught:
-        load(mixture_data({"path": str(pairs)}, {"path": str(text)}), "preference", "dpo").splits
+        load(mixture_data({"path": str(pairs)}, {"path": str(text)}), "preference", "dpo")
     message = str(caught.value)
     assert message.startswith("The sources of data=mixture cannot be reconciled into the preference data that "
                               "method 'dpo' trains on:")

@@ -58,13 +58,13 @@ def test_a_directory_splits_its_files_by_name(tmp_path: Path):
     data = load(file_data(tmp_path / "d", test_split="test"), "sft").splits
     assert completions(data) == ["a0", "a1", "a2", "a3"] and completions(data, "test") == ["a4", "a5"]
     with pytest.raises(DataError, match=r"data.split='validation' does not exist in .*the split\(s\) train, test"):
-        load(file_data(tmp_path / "d", split="validation"), "sft").splits
+        load(file_data(tmp_path / "d", split="validation"), "sft")
 
 
 def test_a_single_file_has_only_a_train_split(tmp_path: Path):
     path = write_jsonl(tmp_path / "rows.jsonl", ROWS)
     with pytest.raises(DataError, match=r"data.sources\[0\].split='test' does not exist in .*holds one split, 'train'"):
-        load(mixture_data({"path": str(path), "split": "test"}), "sft").splits
+        load(mixture_data({"path": str(path), "split": "test"}), "sft")
 
 
 @pytest.mark.parametrize(
@@ -94,11 +94,11 @@ def test_columns_keeps_some_columns_of_a_source(tmp_path: Path):
     data = load(mixture_data({"path": str(path), "columns": ["messages"]}, test_split_size=0.0), "sft").splits
     assert data["train"].column_names == ["messages"]
     with pytest.raises(DataError, match=r"data.sources\[0\].columns lists text, which .* does not have"):
-        load(mixture_data({"path": str(path), "columns": ["text"]}), "sft").splits
+        load(mixture_data({"path": str(path), "columns": ["text"]}), "sft")
 
 
 def test_hub_datasets_load_through_datasets_and_respect_offline_mode(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError, match=r"Could not load the Hub dataset 'no-such-org/no-such-data' .*Offline mode"):
-        load(mixture_data({"path": "no-such-org/no-such-data", "split": "train_sft"}), "sft").splits
+        load(mixture_data({"path": "no-such-org/no-such-data", "split": "train_sft"}), "sft")

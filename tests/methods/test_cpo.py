@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import compose_valid_cfg as compose_cfg
 from tests.methods.conftest import OVERFIT, logged, start_end, train
-from tests.methods.test_dpo import compose_cfg
 
 
 def test_simpo_is_cpo_with_the_simpo_loss():

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from align.errors import ConfigError
 from align.config.trl_fields import trl_fields
+from align.errors import ConfigError
 from tests.conftest import compose_valid_cfg as compose_cfg
 from tests.methods.conftest import OVERFIT, logged, start_end, train
 
-DPO_LOSSES = trl_fields("dpo")["loss_type"]["choices"]
+DPO_LOSSES = trl_fields("trl.DPOConfig")["loss_type"]["choices"]
 
 
 @pytest.mark.parametrize("loss", DPO_LOSSES)
@@ -70,3 +70,4 @@ def test_settings_trl_rejects_are_one_paragraph(tmp_path: Path):
     out = run_align("method=dpo", "method.loss_type=exo_pair", f"hydra.run.dir={tmp_path / 'run'}")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "align: error: TRL's DPOTrainer rejected this run's method settings: Label smoothing" in out.stderr
+    assert not (tmp_path / "run").exists()  # stopped before training: nothing written, not even checkpoints/

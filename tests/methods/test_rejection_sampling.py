@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from align.errors import ConfigError, DataError
+from tests.conftest import compose_valid_cfg as compose_cfg
 from tests.methods.conftest import train, write_jsonl
-from tests.methods.test_dpo import compose_cfg
 
 SAMPLE_KEYS = {"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "scores"}
 
@@ -46,7 +46,7 @@ def test_exact_match_scores_against_the_reference():
     from align.methods.rejection_sampling import _score
 
     # two prompts, three samples each; samples are compared with their own prompt's reference
-    assert _score(None, ["p"] * 6, ["4", " 4", "5", "7", "6", "7"], ["4", "7"]) == [1, 0, 0, 1, 0, 1]
+    assert _score(None, False, ["p"] * 6, ["4", " 4", "5", "7", "6", "7"], ["4", "7"]) == [1, 0, 0, 1, 0, 1]
 
 
 @pytest.mark.slow
@@ -89,13 +89,17 @@ def test_bad_sampling_values_name_the_key(override: str, key: str):
 
 
 def test_exact_match_needs_reference_answers(tmp_path: Path):
+    """Said by the dry run's plan and by the run, before anything is loaded or written."""
     from align.methods import rejection_sampling
-    from align.training import Run
+    from tests.conftest import prepared
 
     pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "1 + 1 =", "chosen": " 2", "rejected": " 3"}])
-    cfg = compose_cfg("method=rejection_sampling", "data=file", f"data.path={pairs}")
+    run = prepared("method=rejection_sampling", "data=file", f"data.path={pairs}")
     with pytest.raises(DataError, match="no `completion`.*method.reward_model"):
-        rejection_sampling.train(Run(cfg, tmp_path / "run"))
+        rejection_sampling.plan_lines(run)
+    with pytest.raises(DataError, match="no `completion`.*method.reward_model"):
+        rejection_sampling.run(run, tmp_path / "run", hydra_cfg=None)
+    assert not (tmp_path / "run").exists()
 
 
 def test_dry_run_plans_the_sampling(tmp_path: Path):

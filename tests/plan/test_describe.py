@@ -52,6 +52,7 @@ def test_recipe_plan_from_a_local_config(mistral_config: Path, tmp_path: Path):
 
 def test_plan_says_which_model_config_it_could_not_fetch(tmp_path: Path):
     out = plan("experiment=zephyr-7b-beta/dpo", tmp_path=tmp_path)
+    assert "tuning:                none: the method's and TRL's own values" in out
     assert "could not fetch config.json of 'alignment-handbook/zephyr-7b-sft-full' (revision main)" in out
     assert "HF_HUB_OFFLINE=1" in out and "effective batch size:  128" in out
 
@@ -76,6 +77,7 @@ def test_tiny_plan_estimates_a_cpu_process(tmp_path: Path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "memory per process:" in out.stdout and "CPU, no mixed precision" in out.stdout
     assert "tokens per row:" in out.stdout and "optimizer steps:" in out.stdout
+    assert "tuning:                tune/tiny/sft.yaml (the embedded tiny model's values" in out.stdout
 
 
 def test_bad_data_stops_a_dry_run(tmp_path: Path):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from align import memory
-from tests.test_config import compose_cfg
+from align.plan import memory
+from tests.conftest import prepared
 
 # Trains the model in argv[1] on the CPU exactly as the estimate assumes (float32, AdamW, batch x length tokens
 # of full-length sequences) and prints the peak resident memory above the process's ready-to-train baseline.
@@ -70,9 +70,9 @@ def small_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _estimate(*overrides: str, config=None):
     from transformers import MistralConfig
 
-    cfg = compose_cfg(*overrides)
-    arch = memory.architecture(config or MistralConfig(), cfg.peft)
-    return memory.estimate(cfg, arch)
+    plan = prepared("dry_run=true", *overrides)  # as the dry run estimates it, for the hardware the run names
+    arch = memory.architecture(config or MistralConfig(), plan.cfg.peft)
+    return memory.estimate(plan, arch)
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc peak-memory reset")

@@ -1,6 +1,6 @@
-"""Reference log-prob cache (align/cache.py): the same losses and rewards with and without it, a cache hit on the
-second run, no reference model in training, keys that change with what the log-probs depend on but not with
-beta, waiting on a job that computes, and partial entries never read."""
+"""Reference log-prob cache (align/run/ref_cache.py): the same losses and rewards with and without it, a cache hit
+on the second run, no reference model in training, keys that change with what the log-probs depend on but not
+with beta, waiting on a job that computes, and partial entries never read."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from align.cache import _Entry, entry_key, key_parts, model_fingerprint, ref_cache_for, rows_hash, with_ref_cache
 from align.errors import ConfigError
+from align.methods import METHODS
+from align.run.ref_cache import _Entry, entry_key, key_parts, model_fingerprint, ref_cache_for, rows_hash
 from tests.conftest import compose_valid_cfg as compose_cfg
-from tests.conftest import run_align
+from tests.conftest import prepared, run_align
 
 SMALL = ("data.num_train=64", "data.num_test=32", "data.num_exact_match=0", "method.logging_steps=1")
 
@@ -51,34 +52,33 @@ def test_cached_runs_match_an_uncached_run(tmp_path: Path):
 def test_a_cache_hit_loads_no_reference_model(method: str, trainer: str, config: str, columns: set[str],
                                               tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                               monkeypatch: pytest.MonkeyPatch):
-    import trl
-
-    from align.methods import get_method
-    from align.training import Run
+    from align.run.trainer import build_trainer, trl_args
 
     def no_reference(*args, **kwargs):
         raise AssertionError("a reference model was loaded")
 
     monkeypatch.setattr(f"trl.trainer.{method}_trainer.create_model_from_path", no_reference)
-    cfg = compose_cfg(f"method={method}", *SMALL, f"cache.dir={tmp_path / 'cache'}")
-    trainer_class, extra = with_ref_cache(cfg, getattr(trl, trainer), get_method(method).REF_SETTINGS)
-    caplog.set_level("INFO", logger="align.cache")
+    run = prepared(f"method={method}", *SMALL, f"cache.dir={tmp_path / 'cache'}")
+    caplog.set_level("INFO", logger="align.run.ref_cache")
     for expected in ("computed and cached train, eval", "cache hit for train, eval"):
         caplog.clear()
-        built = Run(cfg, tmp_path / "run").trainer(trainer_class, getattr(trl, config), get_method(method).DATA_KIND,
-                                                   **extra)
-        assert expected in caplog.text
+        args = trl_args(run.cfg, run.method, tmp_path / "run", on_cuda=False)
+        assert type(args).__name__ == config
+        built = build_trainer(run, args, on_cuda=False)
+        assert type(built).__name__ == trainer and expected in caplog.text
         assert built.ref_model is None
         assert columns <= set(built.train_dataset.column_names) and columns <= set(built.eval_dataset.column_names)
 
 
 def test_the_cache_is_on_for_reference_methods_unless_the_reference_moves(tmp_path: Path, align_cache: Path):
-    assert ref_cache_for(compose_cfg("method=dpo")).dir == align_cache / "ref_logps"
-    assert ref_cache_for(compose_cfg("method=ipo", f"cache.dir={tmp_path}")).dir == tmp_path
-    assert ref_cache_for(compose_cfg("method=dpo", "cache.ref_logps=false")) is None
-    assert ref_cache_for(compose_cfg("method=dpo", "method.sync_ref_model=true")) is None
+    dpo = METHODS["dpo"]
+    assert ref_cache_for(compose_cfg("method=dpo"), dpo).dir == align_cache / "ref_logps"
+    assert ref_cache_for(compose_cfg("method=ipo", f"cache.dir={tmp_path}"), dpo).dir == tmp_path
+    assert ref_cache_for(compose_cfg("method=dpo", "cache.ref_logps=false"), dpo) is None
+    assert ref_cache_for(compose_cfg("method=dpo", "method.sync_ref_model=true"), dpo) is None
+    assert ref_cache_for(compose_cfg("method=orpo"), METHODS["orpo"]) is None  # no reference model to cache
     with pytest.raises(ConfigError, match="cache.ref_logps=true .* method.sync_ref_model=true"):
-        ref_cache_for(compose_cfg("method=dpo", "method.sync_ref_model=true", "cache.ref_logps=true"))
+        compose_cfg("method=dpo", "method.sync_ref_model=true", "cache.ref_logps=true")
 
 
 def _model_dir(path: Path, weights: bytes) -> Path:
@@ -92,17 +92,17 @@ def _model_dir(path: Path, weights: bytes) -> Path:
 def test_the_key_follows_model_data_length_and_dtype_but_not_beta(tmp_path: Path):
     from datasets import Dataset
 
-    from align.methods.dpo import REF_SETTINGS
-
     rows = {"prompt": ["1 + 1", "2 + 2"], "chosen": ["2", "4"], "rejected": ["3", "5"]}
     model_a, model_b = _model_dir(tmp_path / "a", b"\x00" * 64), _model_dir(tmp_path / "b", b"\x00" * 63 + b"\x01")
 
     def key(path: Path = model_a, data: dict = rows, dtype: str = "torch.float32", **settings) -> str:
         args = SimpleNamespace(bf16=False, fp16=False, max_length=64, truncation_mode="keep_start", ld_alpha=None,
-                               beta=0.1, loss_type=["sigmoid"])
+                               beta=0.1, loss_type=["sigmoid"], disable_dropout=True)
         vars(args).update(settings)
         model = SimpleNamespace(config=SimpleNamespace(_attn_implementation="sdpa"), dtype=dtype)
-        parts = key_parts(model_fingerprint(str(path)), model, "tokenizer", args, REF_SETTINGS, "DPOTrainer")
+        parts = key_parts(model_fingerprint(str(path)), model, "tokenizer", args, METHODS["dpo"].ref_settings,
+                          "DPOTrainer")
+        assert {"trl", "transformers", "torch"} == set(parts["versions"])  # their forward pass makes the numbers
         return entry_key({**parts, "rows": rows_hash(Dataset.from_dict(data))})
 
     base = key()
@@ -116,6 +116,7 @@ def test_the_key_follows_model_data_length_and_dtype_but_not_beta(tmp_path: Path
         "dtype": key(dtype="torch.bfloat16"),
         "mixed precision": key(bf16=True),
         "reduction (ld_alpha)": key(ld_alpha=0.5),
+        "dropout in the reference": key(disable_dropout=False),
     }
     assert base not in changed.values() and len(set(changed.values())) == len(changed), changed
     assert model_fingerprint("org/not-in-the-local-cache", "v1") == {"hub": "org/not-in-the-local-cache",
@@ -170,3 +171,15 @@ def test_a_job_waits_for_the_job_computing_the_entry(tmp_path: Path):
     _fill(first)
     waiter.join(30)
     assert result == {"hit": True}
+
+
+def test_train_and_eval_splits_with_the_same_rows_do_not_wait_on_each_other(tmp_path: Path):
+    """Both splits are open in one job at once: with one key for both it would wait forever on its own lock."""
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"prompt": f"What is {i} + 1?", "chosen": str(i + 1), "rejected": str(i)})
+                             + "\n" for i in range(16)))
+    out = run_align("method=dpo", "data=file", f"data.path={pairs}", "data.test_split=train", "method.max_steps=2",
+                    f"cache.dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}", timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "computed and cached train, eval" in (tmp_path / "run" / "align.log").read_text()
+    assert len([p for p in (tmp_path / "cache").iterdir() if (p / "entry.json").is_file()]) == 2

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from align import resume
 from align.errors import ConfigError, EnvironmentProblem
 from align.outputs import disk_errors, swap_in, write_json
+from align.run import resume
 from tests.conftest import REPO, cli_env, compose_cfg, run_align
 
 MAX_STEPS, SAVE_STEPS = 40, 10
@@ -212,7 +212,7 @@ def _read(path: Path) -> bytes:
 
 PASSING_PARENT = """
 import subprocess, sys
-from align.hardware import wait_passing_on_signals
+from align.hardware.launch import wait_passing_on_signals
 child = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
 print(wait_passing_on_signals(child), flush=True)
 """

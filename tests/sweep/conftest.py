@@ -4,11 +4,12 @@ align.report writes."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-
-from tests.tracking_helpers import make_job, write_multirun_yaml
+import yaml
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SCAN = ["method=dpo,ipo", "method.beta=0.1,0.5,0.9", "method.max_steps=4"]
@@ -40,3 +41,41 @@ def rows(sweep: Path) -> list[dict[str, str]]:
     """results.csv as dicts, in file order."""
     with open(sweep / "results.csv", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def write_multirun_yaml(
+    sweep_dir: Path,
+    task: list[str],
+    sweeper: str = "BasicSweeper",
+    params: dict[str, str] | None = None,
+    override_dirname: dict[str, Any] | None = None,
+) -> None:
+    """The part of Hydra's multirun.yaml that align.report reads (`override_dirname`: hydra.job.config's)."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    target = f"hydra._internal.core_plugins.basic_sweeper.{sweeper}"
+    config = {"hydra": {"sweeper": {"_target_": target, "params": params}, "overrides": {"task": task}}}
+    if override_dirname is not None:
+        config["hydra"]["job"] = {"config": {"override_dirname": override_dirname}}
+    (sweep_dir / "multirun.yaml").write_text(yaml.safe_dump(config))
+
+
+def make_job(
+    sweep_dir: Path,
+    overrides: list[str],
+    metrics: dict[str, Any] | None = None,
+    stderr: str | None = None,
+    record_overrides: bool = True,
+    dirname: str | None = None,
+) -> Path:
+    """A job directory named like Hydra's override_dirname (or `dirname`), with what a finished or failed
+    job leaves."""
+    job_dir = sweep_dir / (dirname or ",".join(sorted(overrides)))
+    job_dir.mkdir(parents=True)
+    if record_overrides:
+        (job_dir / ".hydra").mkdir()
+        (job_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if metrics is not None:
+        (job_dir / "metrics.json").write_text(json.dumps(metrics))
+    if stderr is not None:
+        (job_dir / "stderr.log").write_text(stderr)
+    return job_dir

@@ -10,8 +10,7 @@ import pytest
 
 from align.sweep.rank import best_per_method, choose_metric, headline_metrics, lower_is_better, ranked
 from align.sweep.read import Job, ReportError, Sweep, load_sweep
-from tests.sweep.conftest import metrics
-from tests.tracking_helpers import make_job
+from tests.sweep.conftest import make_job, metrics
 
 
 def sweep_of(*jobs: Job) -> Sweep:

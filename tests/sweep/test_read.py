@@ -11,8 +11,7 @@ import pytest
 from align.sweep.names import safe_dirname
 from align.sweep.read import ReportError, load_sweep, parse_override, short_names, sweep_plan
 from tests.conftest import cli_env
-from tests.sweep.conftest import SCAN, metrics
-from tests.tracking_helpers import make_job, write_multirun_yaml
+from tests.sweep.conftest import SCAN, make_job, metrics, write_multirun_yaml
 
 
 def test_partial_sweep_jobs_and_their_states(partial_sweep: Path):

@@ -11,8 +11,7 @@ import pytest
 
 from align import report
 from tests.conftest import REPO, cli_env
-from tests.sweep.conftest import PNG_SIGNATURE, metrics, rows
-from tests.tracking_helpers import make_job
+from tests.sweep.conftest import PNG_SIGNATURE, make_job, metrics, rows
 
 
 def align_report(*args: str) -> subprocess.CompletedProcess:

@@ -1,5 +1,5 @@
-"""Shared by test_tracking.py and tests/sweep/: one real tracked sweep per session, a reader for W&B's
-offline run files, and synthetic job directories for report edge cases."""
+"""Helpers for the tracking tests: a real tracked sweep, the offline W&B runs it leaves (read from W&B's own record
+files), and a search for secrets in every file under a directory."""
 
 from __future__ import annotations
 
@@ -9,19 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tests.conftest import cli_env, run_align
 
-# Set in the sweep's environment; none may appear in any file the sweep writes.
 SECRETS = {
     "HF_TOKEN": "hf_secret123abcdef",
     "WANDB_API_KEY": "wandbkey0123456789abcdef0123456789abcdef",
     "MY_SERVICE_TOKEN": "svc-token-5f3a9c2e71",
 }
-# Small enough to train and evaluate in seconds on a CPU.
+
+
 TINY_RUN = ("method.max_steps=4", "data.num_test=32", "data.num_exact_match=4")
-# Hydra's basic launcher runs both jobs in one process (the pool launcher has its own tests).
+
+
 SWEEP = ("-m", "method=dpo", "method.beta=0.1,0.5", *TINY_RUN, "hydra/launcher=basic")
 
 
@@ -118,44 +117,3 @@ def files_containing(root: Path, needles: list[str]) -> dict[str, list[str]]:
             if hits:
                 found[str(path.relative_to(root))] = hits
     return found
-
-
-# ------------------------------------------------------------------------------- synthetic sweeps
-
-
-def write_multirun_yaml(
-    sweep_dir: Path,
-    task: list[str],
-    sweeper: str = "BasicSweeper",
-    params: dict[str, str] | None = None,
-    override_dirname: dict[str, Any] | None = None,
-) -> None:
-    """The part of Hydra's multirun.yaml that align.report reads (`override_dirname`: hydra.job.config's)."""
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    target = f"hydra._internal.core_plugins.basic_sweeper.{sweeper}"
-    config = {"hydra": {"sweeper": {"_target_": target, "params": params}, "overrides": {"task": task}}}
-    if override_dirname is not None:
-        config["hydra"]["job"] = {"config": {"override_dirname": override_dirname}}
-    (sweep_dir / "multirun.yaml").write_text(yaml.safe_dump(config))
-
-
-def make_job(
-    sweep_dir: Path,
-    overrides: list[str],
-    metrics: dict[str, Any] | None = None,
-    stderr: str | None = None,
-    record_overrides: bool = True,
-    dirname: str | None = None,
-) -> Path:
-    """A job directory named like Hydra's override_dirname (or `dirname`), with what a finished or failed
-    job leaves."""
-    job_dir = sweep_dir / (dirname or ",".join(sorted(overrides)))
-    job_dir.mkdir(parents=True)
-    if record_overrides:
-        (job_dir / ".hydra").mkdir()
-        (job_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    if metrics is not None:
-        (job_dir / "metrics.json").write_text(json.dumps(metrics))
-    if stderr is not None:
-        (job_dir / "stderr.log").write_text(stderr)
-    return job_dir
