@@ -77,6 +77,26 @@ def run_align(*overrides: str, cwd: Path | None = None, env: dict[str, str] | No
     )
 
 
+def hub_metadata(sizes: dict[str, int], columns: tuple[str, ...] | None = None):
+    """A stand-in for datasets.load_dataset_builder on a Hub dataset: its card's split sizes (`sizes`, by split) and
+    `columns` (of messages, chosen, rejected conversations, a string prompt, chat_template_kwargs; all of them when
+    None), and no rows."""
+    from types import SimpleNamespace
+
+    from datasets import Json, List, SplitInfo, Value
+
+    message = List({"role": Value("string"), "content": Value("string")})
+    features = {"messages": message, "chosen": message, "rejected": message, "prompt": Value("string"),
+                "chat_template_kwargs": Json()}
+    features = {name: feature for name, feature in features.items() if columns is None or name in columns}
+
+    def builder(path: str, name: str | None = None, revision: str | None = None) -> SimpleNamespace:
+        splits = {split: SplitInfo(name=split, num_examples=rows) for split, rows in sizes.items()}
+        return SimpleNamespace(info=SimpleNamespace(splits=splits, features=features))
+
+    return builder
+
+
 @pytest.fixture(scope="session")
 def tracked_sweep(tmp_path_factory: pytest.TempPathFactory):
     """(sweep dir, completed process) of one real 2-job tracked DPO sweep, shared by tracking and report tests."""

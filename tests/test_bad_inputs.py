@@ -107,6 +107,7 @@ CATALOGUE = [
     ("qlora-without-cuda", ["peft=qlora"], "needs a CUDA GPU and the bitsandbytes package"),
     ("cuda-device-missing", ["hardware.device=cuda"], "no CUDA GPU is visible"),
     ("flash-attention-missing", ["model.attn_implementation=flash_attention_2"], "pip install flash-attn"),
+    ("liger-without-cuda", ["method.use_liger_kernel=true"], "need a CUDA GPU and the liger-kernel package"),
     ("ddp-without-process-count", ["hardware=ddp"], "a number of CPU processes for hardware=ddp"),
     ("wandb-not-installed", ["tracking=wandb"], "lists wandb, which is not installed"),
     ("unwritable-run-dir", [], "Permission denied. Expected a run directory this user can write to"),
@@ -173,7 +174,8 @@ def test_bad_input_is_one_clear_paragraph_and_touches_nothing(data_dir: Path, tm
                                                               overrides: list[str], message: str):
     import torch
 
-    if torch.cuda.is_available() and name in ("qlora-without-cuda", "cuda-device-missing", "flash-attention-missing"):
+    if torch.cuda.is_available() and name in ("qlora-without-cuda", "cuda-device-missing", "flash-attention-missing",
+                                              "liger-without-cuda"):
         pytest.skip("about a machine without CUDA")
     run_dir = tmp_path / "earlier-run"
     run_dir.mkdir()

@@ -1,8 +1,10 @@
-"""The Alignment Handbook's recipes as experiments: each composes and validates, and carries the handbook's values.
+"""The Alignment Handbook's recipes as experiments: each composes, validates and plans, and carries the handbook's
+values.
 
 The table below is written in the handbook's own argument names, copied from its recipe files
-(recipes/<model>/<stage>/config_*.yaml at handbook commit c8f5bdf); `align_values` translates them the way the
-experiment files do, so a wrong value or a wrong translation both fail here.
+(recipes/<model>/<stage>/config_*.yaml at handbook commit c8f5bdf); the SmolLM recipes (commit 925acdf, in their
+`dataset_mixture` layout) are the files themselves, in handbook_smollm.yaml. `align_values` translates them the way
+the experiment files do, so a wrong value or a wrong translation both fail here.
 """
 
 from __future__ import annotations
@@ -187,6 +189,9 @@ HANDBOOK: dict[str, dict[str, Any]] = {
         "gradient_checkpointing": True,
     },
 }
+# The SmolLM recipe files, whole: every key is translated below or named in NOT_CARRIED.
+SMOLLM = yaml.safe_load((Path(__file__).parent / "handbook_smollm.yaml").read_text())
+HANDBOOK.update({recipe: {**entry["file"], **entry["readme"]} for recipe, entry in SMOLLM.items()})
 RECIPES = sorted(HANDBOOK)
 
 # Handbook argument -> align key, where only the name changed.
@@ -196,25 +201,56 @@ RENAMED = {
     "warmup_ratio": "method.warmup_steps", "max_seq_length": "method.max_length", "lora_r": "peft.r",
     "lora_alpha": "peft.lora_alpha", "lora_dropout": "peft.lora_dropout", "lora_target_modules": "peft.target_modules",
     "num_processes": "hardware.num_processes", "num_machines": "hardware.num_machines",
+    "trust_remote_code": "model.trust_remote_code", "run_name": "tracking.run_name",
 }
 ACCELERATE = {"zero3": ("deepspeed", 3), "ddp": ("ddp", None), "fsdp": ("fsdp", None), "single": ("no", None)}
+DATA_KEYS = ("dataset_mixer", "dataset_splits", "dataset_configs", "dataset_mixture", "dataset_name",
+             "dataset_config", "dataset_train_split", "dataset_test_split")
+# Keys of the SmolLM files that the experiments leave out, as their headers say: align's run directory, log level
+# and tracking; flash attention picked by auto; options TRL 1.16 no longer reads.
+NOT_CARRIED = {"output_dir", "overwrite_output_dir", "log_level", "report_to", "attn_implementation",
+               "dataset_kwargs", "max_prompt_length"}
+RENAMED_VALUES = {("packing_strategy", "ffd"): "bfd"}  # TRL 0.20 renamed the same packing
 
 
-def align_values(handbook: dict[str, Any]) -> dict[str, Any]:
-    """The handbook's values under align's keys, translated as the experiment files translate them."""
-    values: dict[str, Any] = {}
+def data_values(handbook: dict[str, Any]) -> dict[str, Any]:
+    """data.* of the handbook's data arguments: dataset_mixer + dataset_splits (c8f5bdf), dataset_mixture or
+    dataset_name (925acdf)."""
+    if "dataset_mixture" in handbook:
+        mixture = handbook["dataset_mixture"]
+        sources = [{"path": d["id"], "config": d["config"], "split": d["split"], "test_split": None,
+                    "columns": d["columns"], "weight": d["weight"]} for d in mixture["datasets"]]
+        # without test_split_size the handbook returns a train split only
+        return {"data.sources": sources, "data.test_split_size": mixture.get("test_split_size", 0),
+                "data.seed": mixture.get("seed", 0)}
+    if "dataset_name" in handbook:
+        source = {"path": handbook["dataset_name"], "config": handbook.get("dataset_config"),
+                  "split": handbook["dataset_train_split"], "test_split": handbook["dataset_test_split"], "weight": 1.0}
+        return {"data.sources": [source]}
     splits = handbook.get("dataset_splits", [])
     train = next(s for s in splits if "train" in s)
     test = next((s for s in splits if "test" in s), None)
     configs = handbook.get("dataset_configs", [None])
-    values["data.sources"] = [
+    return {"data.sources": [
         {"path": path, "weight": weight, "split": train, "test_split": test, "config": configs[0]}
         for path, weight in handbook.get("dataset_mixer", {}).items()
-    ]
+    ]}
+
+
+def align_values(handbook: dict[str, Any]) -> dict[str, Any]:
+    """The handbook's values under align's keys, translated as the experiment files translate them."""
+    values = data_values(handbook)
+    if "dataset_mixture" in handbook or "dataset_name" in handbook:  # the SmolLM files: whole files
+        values["model.chat_template"] = handbook.get("chat_template")  # none: the checkpoint's own
+        if "hub_model_id" not in handbook:  # the Hub name the handbook derives from output_dir
+            values["method.hub_model_id"] = Path(handbook["output_dir"]).name
     for key, value in handbook.items():
-        if key in ("dataset_mixer", "dataset_splits", "dataset_configs", "use_peft", "load_in_4bit"):
+        if key in (*DATA_KEYS, "use_peft", "load_in_4bit") or key in NOT_CARRIED:
             continue
-        if key == "accelerate":
+        value = RENAMED_VALUES.get((key, value), value) if isinstance(value, str) else value
+        if key == "loss_type" and isinstance(value, str):
+            values["method.loss_type"] = [value]  # a list in DPOConfig
+        elif key == "accelerate":
             values["hardware.distributed"], stage = ACCELERATE[value]
             if stage is not None:
                 values["hardware.zero_stage"] = stage
@@ -243,7 +279,8 @@ def test_recipe_values_equal_the_handbooks(recipe: str):
     for key, expected in align_values(HANDBOOK[recipe]).items():
         actual = OmegaConf.select(cfg, key)
         if key == "data.sources":
-            actual = [{k: s[k] for k in ("path", "weight", "split", "test_split", "config")} for s in actual]
+            actual = [{k: OmegaConf.to_container(s)[k] for k in e} for s, e in zip(actual, expected, strict=False)]
+            assert len(cfg.data.sources) == len(expected), f"{recipe}: {key}"
         elif OmegaConf.is_config(actual):
             actual = OmegaConf.to_container(actual)
         assert actual == expected, f"{recipe}: {key}"
@@ -263,6 +300,9 @@ def test_every_recipe_composes_and_validates(recipe: str, handbook_node: None):
     cfg = compose_cfg(f"experiment={recipe}")
     if cfg.peft.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
         with pytest.raises(EnvironmentProblem, match="bitsandbytes"):
+            check(cfg)
+    elif cfg.method.get("use_liger_kernel") and importlib.util.find_spec("liger_kernel") is None:
+        with pytest.raises(EnvironmentProblem, match="need a CUDA GPU and the liger-kernel package"):
             check(cfg)
     elif cfg.hardware.distributed == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         with pytest.raises(EnvironmentProblem, match="pip install 'align\\[deepspeed\\]'"):

@@ -23,6 +23,13 @@ def check_machine(cfg: DictConfig, gpus: int) -> None:
             "peft=qlora loads the model in 4-bit NF4 through bitsandbytes, which needs a CUDA GPU and "
             "the bitsandbytes package (pip install bitsandbytes). Use peft=lora on this machine."
         )
+    lacking = liger_lacking(cfg, gpus)
+    if lacking:
+        raise EnvironmentProblem(
+            f"method.use_liger_kernel=true patches the model with Liger's Triton kernels, which need a CUDA GPU and "
+            f"the liger-kernel package (pip install liger-kernel); this machine has no {' and no '.join(lacking)}. "
+            "Set method.use_liger_kernel=false to train without them."
+        )
     if hw.num_processes is not None and gpus and hw.device != "cpu" and hw.num_processes > gpus:
         raise invalid("hardware.num_processes", hw.num_processes, f"at most the {gpus} visible GPU(s) of this machine")
     if hw.distributed in ("ddp", "fsdp") and hw.num_processes is None and gpus == 0:
@@ -43,6 +50,14 @@ def check_machine(cfg: DictConfig, gpus: int) -> None:
             "model.attn_implementation=flash_attention_2 needs a CUDA GPU and the flash-attn package "
             "(pip install flash-attn --no-build-isolation). Use model.attn_implementation=sdpa (or auto)."
         )
+
+
+def liger_lacking(cfg: DictConfig, gpus: int) -> list[str]:
+    """What this machine lacks for method.use_liger_kernel=true ([] when it is off or nothing is missing)."""
+    if not cfg.method.get("use_liger_kernel"):
+        return []
+    lacking = ["CUDA GPU"] if gpus == 0 or cfg.hardware.device == "cpu" else []
+    return lacking + ([] if _installed("liger_kernel") else ["liger-kernel package"])
 
 
 def _installed(package: str) -> bool:

@@ -77,7 +77,7 @@ class FileDataConfig:
     split: str = "train"
     # Split to evaluate on; null: hold out test_split_size of the train rows.
     test_split: Optional[str] = None
-    # Fraction of rows held out as the test split (0: train on every row, no evaluation).
+    # Fraction of rows held out as the test split (0: train on every row, no evaluation), or a whole number of rows.
     test_split_size: float = 0.05
     seed: int = 0
     # Use at most this many rows (after shuffling with `seed`); null: all of them.
@@ -96,7 +96,7 @@ class DataSource:
     test_split: Optional[str] = None
     # Hub dataset configuration (subset) name.
     config: Optional[str] = None
-    # Keep only these columns (null: all).
+    # Keep only these columns (null: all). A chat_template_kwargs column is passed on to the template of each row.
     columns: Optional[list[str]] = None
     # auto: detect from the columns; or a row or file format to force, as data=file's `format`.
     format: str = "auto"
@@ -109,6 +109,8 @@ class MixtureDataConfig:
 
     name: str = "mixture"
     sources: list[DataSource] = field(default_factory=list)
+    # Held out for evaluation from sources without a test_split: a fraction of each source's rows, or a whole number
+    # of rows of the whole mixture (the handbook's `test_split_size: 2000`); 0: none.
     test_split_size: float = 0.05
     seed: int = 0
     max_samples: Optional[int] = None
@@ -231,6 +233,11 @@ RENAMED_FIELDS = {
     "evaluation_strategy": "eval_strategy",  # transformers 4.46
     "gradient_checkpointing": "activation_checkpointing",  # transformers 5 (the old name warns)
     "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs",
+}
+
+# Values that current TRL renamed: (field, old value) -> new value, moved by validation like the names above.
+RENAMED_VALUES = {
+    ("packing_strategy", "ffd"): "bfd",  # TRL 0.20: the same best-fit decreasing packing under its right name
 }
 
 _OMEGACONF_TYPES = {"bool": bool, "int": int, "float": float, "str": str}

@@ -1,7 +1,8 @@
 """`validate(cfg)`: every value the user can set, checked once, before any data, model or device is touched.
 
-Handbook names that current TRL renamed are moved to their new names here (the only change validation makes),
-and a bare string where TRL expects a list (`method.loss_type=hinge`) becomes a list.
+Handbook names (and values, such as packing_strategy ffd) that current TRL renamed are moved to their new names
+here (the only change validation makes), and a bare string where TRL expects a list (`method.loss_type=hinge`)
+becomes a list.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from align.config import checks
-from align.config.schema import RENAMED_FIELDS, method_row_of
+from align.config.schema import RENAMED_FIELDS, RENAMED_VALUES, method_row_of
 from align.config.trl_fields import trl_fields
 from align.config.tuning import check_tuning
 from align.errors import ConfigError, invalid
@@ -66,7 +67,8 @@ def method_row(method: DictConfig) -> Method:
 def translate_renamed(method: DictConfig) -> None:
     """Move values given under the handbook's older names to the current ones. A name that is align's own key
     (warmup_ratio: TRL has no such field) always moves; one that TRL still accepts as a deprecated alias
-    (gradient_checkpointing, whose default is set) moves unless the new name was set."""
+    (gradient_checkpointing, whose default is set) moves unless the new name was set. A renamed value
+    (packing_strategy ffd) becomes its new name."""
     for old, new in RENAMED_FIELDS.items():
         if old not in method or method[old] is None:
             continue
@@ -75,6 +77,9 @@ def translate_renamed(method: DictConfig) -> None:
         if not _is_trl_field(method, old) or method[new] is None:
             method[new] = method[old]
         method[old] = None
+    for (key, old_value), new_value in RENAMED_VALUES.items():
+        if method.get(key) == old_value:
+            method[key] = new_value
 
 
 def _is_trl_field(method: DictConfig, key: str) -> bool:

@@ -4,7 +4,8 @@ TRL's conversational formats (lists of {role, content} messages).
 OpenAI `messages`, ShareGPT `conversations` (from/value), Alpaca instruction/input/output, Anthropic HH
 `chosen`/`rejected` text, TRL's own prompt/completion/chosen/rejected/label columns (strings or messages)
 and plain `text`. Pairwise forms become `preference` rows whose prompt is the shared opening of the two
-conversations; a `label` column makes `unpaired` rows (KTO).
+conversations; a `label` column makes `unpaired` rows (KTO). A `chat_template_kwargs` column (per-row arguments of
+the chat template, such as SmolLM3's `enable_thinking`) passes through beside the converted columns.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 # Bump when a conversion below changes: it is part of the `datasets` cache fingerprint.
-VERSION = 2
+VERSION = 3
+# The column of per-row chat template arguments, which TRL's trainers spread into the template's render of that row.
+TEMPLATE_KWARGS = "chat_template_kwargs"
 
 # Roles as ShareGPT and OpenAI spell them -> the roles chat templates know.
 ROLES = {
@@ -111,15 +114,34 @@ def convert(row: dict[str, Any], adapter: Adapter) -> dict[str, Any]:
 def convert_batch(batch: dict[str, list], indices: list[int], adapter: str, version: int) -> dict[str, list]:
     """`datasets.map` function (batched, with indices): raises RowProblem with the 0-based row index as args[1]."""
     spec = BY_NAME[adapter]
-    out: dict[str, list] = {column: [] for column in spec.output}
+    columns = [*spec.output, *([TEMPLATE_KWARGS] if TEMPLATE_KWARGS in batch else [])]
+    out: dict[str, list] = {column: [] for column in columns}
     for i, index in enumerate(indices):
+        given = {key: values[i] for key, values in batch.items()}
         try:
-            row = convert({key: values[i] for key, values in batch.items()}, spec)
+            row = convert(given, spec)
+            if TEMPLATE_KWARGS in batch:
+                row[TEMPLATE_KWARGS] = template_kwargs(given)
         except RowProblem as problem:
             raise RowProblem(str(problem), index) from None
-        for column in spec.output:
+        for column in columns:
             out[column].append(row[column])
     return out
+
+
+def template_kwargs(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's chat template arguments: its `chat_template_kwargs` object without its null values, so that the
+    template's own default applies to what a row leaves out (a struct column gives every row every key, null
+    where it had none); null is no arguments. TRL spreads the object into the template's render of that row."""
+    value = row.get(TEMPLATE_KWARGS)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RowProblem(
+            f"has {TEMPLATE_KWARGS!r} = {str(value)[:60]!r}; expected an object of chat template arguments, "
+            'e.g. {"enable_thinking": false}, or null'
+        )
+    return {str(key): item for key, item in value.items() if item is not None}
 
 
 # ------------------------------------------------------------------------------------------ messages

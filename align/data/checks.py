@@ -29,8 +29,10 @@ def check_data(data: Any, chat_template: str | None = None) -> None:
     of_type = source_type(data)
     if of_type not in ("file", "mixture"):
         return
-    if not 0 <= data.test_split_size < 1:
-        raise invalid("data.test_split_size", data.test_split_size, "a fraction of the rows in [0, 1), e.g. 0.05")
+    size = data.test_split_size
+    if not (0 <= size < 1 or (size >= 1 and float(size).is_integer())):
+        raise invalid("data.test_split_size", size, "a fraction of each source's rows in [0, 1), e.g. 0.05, or a "
+                      "whole number of rows held out of the whole mixture, e.g. 2000")
     if data.max_samples is not None and data.max_samples < 1:
         raise invalid("data.max_samples", data.max_samples, "a positive number of rows, or null for all")
     formats = ["auto", *adapters.FAMILIES, *(f for f in FORMATS if f != "prompt"), *sources.FILE_FORMATS]

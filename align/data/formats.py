@@ -23,6 +23,10 @@ FORMATS: dict[str, list[tuple[str, ...]]] = {
     "prompt": [("prompt",)],
 }
 
+# Data kinds whose trainers render each row with its own `chat_template_kwargs` (TRL's SFT, DPO, KTO, reward, ORPO
+# and CPO trainers read the column); raw text is not templated, and prompts to generate from drop it.
+TEMPLATED_KINDS = ("sft", "preference", "unpaired")
+
 # data kind a method asks for -> formats it accepts as they are, or after conversion.
 ACCEPTS: dict[str, list[str]] = {
     "sft": ["sft", "preference"],  # a preference pair trains on its chosen conversation
@@ -66,8 +70,11 @@ def check(columns: list[str], kind: str, source: str, method: str | None = None)
 
 
 def convert(dataset: Any, fmt: str, kind: str) -> Any:
-    """Rows of format `fmt` as `kind` wants them: only the columns it uses, pairs unpaired for KTO, the chosen
-    conversation of a pair for SFT, a conversation's last answer split off as a reference for prompts."""
+    """Rows of format `fmt` as `kind` wants them: only the columns it uses (and the rows' chat template arguments
+    where its trainer reads them), pairs unpaired for KTO, the chosen conversation of a pair for SFT, a
+    conversation's last answer split off as a reference for prompts."""
+    from align.data.adapters import TEMPLATE_KWARGS
+
     if fmt == "preference" and kind == "unpaired":
         from trl.data_utils import unpair_preference_dataset
 
@@ -80,8 +87,10 @@ def convert(dataset: Any, fmt: str, kind: str) -> Any:
     if kind == "prompt":
         keep = ["prompt", "completion"] if fmt == "sft" else ["prompt"]  # a pair's chosen answer is no reference
         return dataset.select_columns([c for c in keep if c in dataset.column_names])
-    columns = next(c for c in FORMATS[fmt] if set(c) <= set(dataset.column_names))
-    return dataset.select_columns(list(columns))
+    columns = list(next(c for c in FORMATS[fmt] if set(c) <= set(dataset.column_names)))
+    if kind in TEMPLATED_KINDS and TEMPLATE_KWARGS in dataset.column_names:
+        columns.append(TEMPLATE_KWARGS)
+    return dataset.select_columns(columns)
 
 
 def _split_last_answer(row: dict[str, Any]) -> dict[str, Any]:

@@ -241,13 +241,18 @@ def _read_hub(source: Any, key: str, split: str) -> Part:
             ) from None
         raise DataError(f"Could not load the Hub dataset {source.path!r} ({key}): {reason}") from None
     except (ConnectionError, OSError) as error:
-        reason = " ".join(str(error).split()) or type(error).__name__
-        offline = os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
-        where = (
-            "Offline mode is on (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE), so only the local datasets cache was searched"
-            if offline
-            else "Check the id, the config name, your network and, for gated datasets, your HF token"
-        )
-        message = f"Could not load the Hub dataset {source.path!r} ({key}.path): {reason}. {where}."
-        raise SourceUnreachable(message) from None
+        raise unreachable(source, key, error) from None
     return Part(dataset, label)
+
+
+def unreachable(source: Any, key: str, error: Exception, what: str = "load") -> SourceUnreachable:
+    """The Hub dataset of `source` could not be reached (`what`: load, or read the metadata of): why, and whether
+    offline mode is on."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    offline = os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
+    where = (
+        "Offline mode is on (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE), so only the local datasets cache was searched"
+        if offline
+        else "Check the id, the config name, your network and, for gated datasets, your HF token"
+    )
+    return SourceUnreachable(f"Could not {what} the Hub dataset {source.path!r} ({key}.path): {reason}. {where}.")

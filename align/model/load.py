@@ -40,10 +40,10 @@ def load_tokenizer(model: Any):
     from align.data import templates
 
     path = os.path.expanduser(model.tokenizer_name_or_path) if model.tokenizer_name_or_path else model_path(model)
+    # model.revision is a branch of the model's repository, not of another tokenizer's
+    revision = "main" if model.tokenizer_name_or_path else model.revision
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            path, revision=model.revision, trust_remote_code=model.trust_remote_code
-        )
+        tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=model.trust_remote_code)
     except (OSError, ValueError) as error:
         raise _explain_load_failure("tokenizer", path, error) from None
     if tokenizer.pad_token is None:

@@ -37,6 +37,7 @@ def describe(prepared: Any, run_dir: Path) -> str:
     ]
     if prepared.resume_from is not None:
         lines.append(line("resumes from", str(prepared.resume_from)))
+    lines += _machine_lines(prepared)
     if cfg.method.get("push_to_hub"):
         from align.run.hub import token_source
 
@@ -47,13 +48,27 @@ def describe(prepared: Any, run_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def _machine_lines(prepared: Any) -> list[str]:
+    """What a run of this plan needs that this machine lacks (validation skips these checks in a dry run)."""
+    from align.config.machine import liger_lacking
+
+    lacking = liger_lacking(prepared.cfg, prepared.hardware.gpus)
+    if not lacking:
+        return []
+    return [line("liger kernel", f"method.use_liger_kernel=true needs a CUDA GPU and the liger-kernel package; "
+                 f"this machine has no {' and no '.join(lacking)}, so a run here is refused")]
+
+
 def line(label: str, value: str) -> str:
     """One `label: value` line of the plan, values aligned."""
     return f"  {label + ':':<{_COLUMN - 2}}{value}"
 
 
 def _model_name(model: DictConfig) -> str:
-    return model.name_or_path or f"{model.name} (built in)"
+    if model.name_or_path is None:
+        return f"{model.name} (built in)"
+    on_hub = not Path(model.name_or_path).expanduser().exists()  # a local directory has no revisions
+    return model.name_or_path + (f" at revision {model.revision}" if on_hub and model.revision != "main" else "")
 
 
 def _tuning(cfg: DictConfig) -> str:
@@ -79,7 +94,11 @@ def _steps(method: DictConfig, rows: int | None, effective: int) -> str:
         known = f"{method.max_steps} (method.max_steps)" if method.max_steps > 0 else "unknown"
         return f"{known}; steps per epoch need the data's size"
     per_epoch = math.ceil(rows / effective)
-    return f"{total_steps(method, rows, effective)} ({per_epoch} per epoch, {method.num_train_epochs} epoch(s))"
+    steps = f"{total_steps(method, rows, effective)} ({per_epoch} per epoch, {method.num_train_epochs} epoch(s))"
+    if method.get("packing") and method.max_steps <= 0:
+        # a packed sequence holds several rows: the blocks are counted only once the rows are tokenized
+        steps += f" at most: packing rows into blocks of {method.max_length} tokens makes fewer"
+    return steps
 
 
 def _checkpoints_line(prepared: Any, arch: Any, steps: int | None, run_dir: Path) -> str:
@@ -146,6 +165,14 @@ def _model_lines(prepared: Any) -> tuple[list[str], Any]:
 def _data_lines(prepared: Any) -> list[str]:
     """Lines about the data: each source, one rendered example and token lengths, or why it was not loaded."""
     cfg, kind = prepared.cfg, prepared.method.data_kind
+    if prepared.data_counts is not None:
+        from align.data.preview import counts
+
+        found = prepared.data_counts
+        where = " (row counts from the Hub's metadata; no rows downloaded)"
+        return [*(f"  {text}" for text in counts(cfg.data, found.train, found.test, kind, found.sources, where)),
+                line("data example", "not rendered: the rows were not downloaded (a run downloads them)"),
+                line("tokens per row", "unknown without the rows")]
     if prepared.data is None:
         reason, sources = prepared.data_problem, _sources(cfg.data)
         named = any(source in reason for source in sources)  # the data layer's messages name the failing source
@@ -186,5 +213,6 @@ def _token_length(tokenizer: Any, row: dict[str, Any]) -> int:
     if "text" in row:
         return len(tokenizer(row["text"])["input_ids"])
     responses = [row[k] for k in ("completion", "chosen", "rejected", "messages") if k in row]
-    texts = [tokenizer.apply_chat_template(row.get("prompt", []) + r, tokenize=False) for r in responses]
+    kwargs = row.get("chat_template_kwargs") or {}  # the row's own template arguments, as TRL renders it
+    texts = [tokenizer.apply_chat_template(row.get("prompt", []) + r, tokenize=False, **kwargs) for r in responses]
     return max((len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts), default=0)

@@ -49,8 +49,9 @@ def _adapter_base(path: str, revision: str) -> str | None:
 def _fetch_failure(path: str, revision: str, error: Exception) -> str:
     reason = " ".join(str(error).split())[:300].rstrip(".") or type(error).__name__
     offline = " (HF_HUB_OFFLINE=1: only the local cache was searched)" if os.environ.get("HF_HUB_OFFLINE") else ""
+    branch = "" if revision == "main" else f" --revision {revision}"
     return (
         f"could not fetch config.json of {path!r} (revision {revision}){offline}: {reason}. Parameters and memory "
-        f"need only that file: `hf download {path} config.json`, or set model.name_or_path to a local directory "
-        "holding it."
+        f"need only that file: `hf download {path} config.json{branch}`, or set model.name_or_path to a local "
+        "directory holding it."
     )

@@ -23,15 +23,19 @@ class Prepared:
     method: Method
     hardware: HardwarePlan
     # data.load's result: the splits (train, usually test) in the method's data kind and what each source gave;
-    # None when a dry run could not reach its Hub data
+    # None when a dry run could not reach its Hub data, or counted its rows from the Hub's metadata instead
     data: Any
     data_problem: str | None
     resume_from: Path | None
     ref_cache: RefCache | None
     overrides: tuple[str, ...] = ()
+    # A dry run's row counts from the Hub's metadata (data/metadata.py) when it did not load the rows
+    data_counts: Any = None
 
     @property
     def train_rows(self) -> int | None:
+        if self.data_counts is not None:
+            return self.data_counts.train
         return None if self.data is None else len(self.data.splits["train"])
 
 
@@ -43,9 +47,9 @@ def prepare(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) 
 
     method, hardware = check(cfg, overrides)
     resume_from = resume.checkpoint_to_resume(cfg, run_dir)  # another run's checkpoints: stop before writing
-    data, problem = _load_data(cfg, method)
+    data, counts, problem = _load_data(cfg, method)
     return Prepared(cfg, method, hardware, data, problem, resume_from, ref_cache_for(cfg, method),
-                    tuple(overrides or ()))
+                    tuple(overrides or ()), counts)
 
 
 def check(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[Method, HardwarePlan]:
@@ -64,14 +68,21 @@ def check(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[Method, 
     return method, hardware
 
 
-def _load_data(cfg: DictConfig, method: Method) -> tuple[Any, str | None]:
-    """Rows read and converted (and cached by `datasets`) now: a bad row or data of the wrong kind stops the run
-    here, leaving earlier outputs as they were. A dry run goes on without Hub data it cannot reach."""
+def _load_data(cfg: DictConfig, method: Method) -> tuple[Any, Any, str | None]:
+    """(loaded data, row counts, why neither) now. A run reads and converts the rows (cached by `datasets`): a bad
+    row or data of the wrong kind stops it here, leaving earlier outputs as they were. A dry run of a Hub mixture
+    counts the rows from the Hub's metadata instead, loading them only when the metadata lacks a count, and goes on
+    without Hub data it cannot reach."""
     from align.data import load
+    from align.data.metadata import count
 
     try:
-        return load(cfg.data, method.data_kind, cfg.method.name), None
+        if cfg.dry_run and method.trains:  # rejection sampling's plan reads its prompts
+            counts = count(cfg.data, method.data_kind, cfg.method.name)
+            if counts is not None:
+                return None, counts, None
+        return load(cfg.data, method.data_kind, cfg.method.name), None, None
     except (SourceUnreachable, OSError) as error:
         if not cfg.dry_run:
             raise
-        return None, " ".join(str(error).split())
+        return None, None, " ".join(str(error).split())

@@ -41,11 +41,25 @@ def trl_args(cfg: DictConfig, method: Method, run_dir: Path, on_cuda: bool) -> A
         trl_fields["bf16"] = use_bf16(cfg.hardware, on_cuda)
     if trl_fields["use_cpu"] and trl_fields.get("optim") == "adamw_torch_fused":
         trl_fields["optim"] = "adamw_torch"  # the fused kernel is CUDA-only
+    if _trl_loads_reference(cfg, method) and cfg.model.revision != "main" and not trl_fields.get("model_init_kwargs"):
+        # TRL loads the reference from the policy's Hub id with model_init_kwargs alone, so the branch goes there (its
+        # warning that the kwargs are ignored speaks of the policy, which align loads itself)
+        trl_fields["model_init_kwargs"] = {"revision": cfg.model.revision}
     config_class = import_class(method.config)
     try:
         return config_class(**trl_fields)
     except ValueError as error:
         raise _rejected(config_class, error) from None
+
+
+def _trl_loads_reference(cfg: DictConfig, method: Method) -> bool:
+    """Whether TRL loads a reference model itself: LoRA disables its adapters instead, and precomputed reference
+    log-probs (the reference cache) need none, except under FSDP, which loads one for the precomputation."""
+    from align.run.ref_cache import ref_cache_for
+
+    if not method.reference or cfg.peft.method != "none":
+        return False
+    return ref_cache_for(cfg, method) is None or cfg.hardware.distributed == "fsdp"
 
 
 def peft_config(peft: DictConfig, task_type: str) -> Any:

@@ -93,6 +93,33 @@ def test_renamed_handbook_fields_are_translated(old: str, new: str, value: float
     assert cfg.method[new] == value and cfg.method[old] is None
 
 
+def test_a_renamed_value_is_translated_and_a_wrong_one_named():
+    cfg = compose_cfg("method=sft", "method.packing=true", "method.packing_strategy=ffd")  # the handbook's name
+    validate(cfg)
+    assert cfg.method.packing_strategy == "bfd"
+    with pytest.raises(ConfigError, match="method.packing_strategy: 'fdd'. Expected one of bfd, bfd_split, wrapped"):
+        validate(compose_cfg("method=sft", "method.packing_strategy=fdd"))
+
+
+def test_liger_needs_cuda_and_its_package(monkeypatch: pytest.MonkeyPatch):
+    from align.config import machine
+    from align.errors import EnvironmentProblem
+
+    cfg = compose_cfg("method.use_liger_kernel=true")
+    validate(cfg)
+    installed = {"liger_kernel": False}
+    monkeypatch.setattr(machine, "_installed", lambda package: installed.get(package, True))
+    with pytest.raises(EnvironmentProblem, match="has no CUDA GPU and no liger-kernel package. Set method.use_liger"):
+        check_machine(cfg, 0)
+    with pytest.raises(EnvironmentProblem, match="has no liger-kernel package"):
+        check_machine(cfg, 8)
+    installed["liger_kernel"] = True
+    with pytest.raises(EnvironmentProblem, match="has no CUDA GPU\\. Set"):
+        check_machine(cfg, 0)
+    check_machine(cfg, 8)
+    check_machine(compose_cfg("method.use_liger_kernel=false"), 0)
+
+
 def test_a_new_name_set_explicitly_wins_over_trls_default_for_the_old_one():
     cfg = compose_cfg("method=sft", "method.activation_checkpointing=false")  # gradient_checkpointing stays TRL's true
     validate(cfg)

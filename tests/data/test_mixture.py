@@ -82,3 +82,14 @@ def test_formatting_is_cached_and_reused(tmp_path: Path):
     first, second = (load(data, "preference").splits["train"] for _ in range(2))
     assert first.cache_files and first._fingerprint == second._fingerprint
     assert {f["filename"] for f in first.cache_files} == {f["filename"] for f in second.cache_files}
+
+
+def test_a_whole_number_test_split_size_holds_out_that_many_rows_of_the_mixture(tmp_path: Path):
+    """The handbook's `test_split_size: 2000`: rows of the shuffled mixture, not a fraction of each source."""
+    a = write_jsonl(tmp_path / "a.jsonl", sft_rows(30, "a"))
+    b = write_jsonl(tmp_path / "b.jsonl", sft_rows(10, "b"))
+    mixed = load(mixture_data({"path": str(a)}, {"path": str(b)}, test_split_size=7), "sft")
+    assert (len(mixed.splits["train"]), len(mixed.splits["test"])) == (33, 7)
+    assert [(r.train, r.test) for r in mixed.sources] == [(30, 0), (10, 0)]
+    with pytest.raises(DataError, match="holds out 40 rows of the mixture, but it has only 40 train rows"):
+        load(mixture_data({"path": str(a)}, {"path": str(b)}, test_split_size=40), "sft")

@@ -183,3 +183,22 @@ def test_train_and_eval_splits_with_the_same_rows_do_not_wait_on_each_other(tmp_
     assert out.returncode == 0, out.stderr[-3000:]
     assert "computed and cached train, eval" in (tmp_path / "run" / "align.log").read_text()
     assert len([p for p in (tmp_path / "cache").iterdir() if (p / "entry.json").is_file()]) == 2
+
+
+def test_the_key_follows_the_branch_of_a_hub_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """model.revision (SmolLM3-3B-checkpoints at it-SFT) reaches the cache, which keys the branch's commit."""
+    from huggingface_hub import constants
+
+    repo = tmp_path / "models--HuggingFaceTB--SmolLM3-3B-checkpoints"
+    for ref, commit in (("main", "a" * 40), ("it-mid-training", "b" * 40), ("it-SFT", "c" * 40)):
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / ref).write_text(commit)
+        (repo / "snapshots" / commit).mkdir(parents=True)
+        (repo / "snapshots" / commit / "config.json").write_text("{}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    cache = ref_cache_for(compose_cfg("experiment=smollm3/dpo"), METHODS["dpo"])
+    assert cache.revision == "it-SFT"
+    keys = {ref: model_fingerprint("HuggingFaceTB/SmolLM3-3B-checkpoints", ref) for ref in
+            ("main", "it-mid-training", cache.revision)}
+    assert keys["it-SFT"] == {"hub": "HuggingFaceTB/SmolLM3-3B-checkpoints", "commit": "c" * 40}
+    assert len({key["commit"] for key in keys.values()}) == 3

@@ -35,6 +35,33 @@ def test_trl_args_carry_every_method_value_and_no_align_key(tmp_path: Path):
     assert not (tmp_path / "checkpoints").exists()  # building the arguments writes nothing
 
 
+@pytest.mark.parametrize(("overrides", "kwargs"), [
+    (("model.revision=it-SFT", "cache.ref_logps=false"), {"revision": "it-SFT"}),  # TRL loads the reference
+    (("model.revision=it-SFT",), None),  # the cache precomputes the reference log-probs: no reference model
+    (("model.revision=it-SFT", "cache.ref_logps=false", "peft=lora"), None),  # the base without adapters
+    (("cache.ref_logps=false",), None),  # main: TRL's own default
+])
+def test_a_reference_model_that_trl_loads_comes_from_the_policys_revision(tmp_path: Path, overrides: tuple,
+                                                                          kwargs: dict | None):
+    from align.run.trainer import trl_args
+
+    run = prepared("method=dpo", *overrides)
+    assert trl_args(run.cfg, run.method, tmp_path, on_cuda=False).model_init_kwargs == kwargs
+
+
+def test_sft_settings_of_the_smollm3_recipes_reach_trl(tmp_path: Path):
+    from align.run.trainer import trl_args
+
+    run = prepared("method.packing=true", "method.packing_strategy=ffd", "method.padding_free=true",
+                   "method.assistant_only_loss=true", "method.eos_token='<|end|>'", "method.use_liger_kernel=true",
+                   "method.lr_scheduler_type=cosine_with_min_lr", "method.lr_scheduler_kwargs={min_lr_rate: 0.1}",
+                   "method.save_steps=0.05", "method.max_grad_norm=0.2", "dry_run=true")
+    args = trl_args(run.cfg, run.method, tmp_path, on_cuda=False)
+    assert (args.packing, args.packing_strategy, args.padding_free) == (True, "bfd", True) and args.assistant_only_loss
+    assert (args.eos_token, args.use_liger_kernel, args.save_steps, args.max_grad_norm) == ("<|end|>", True, 0.05, 0.2)
+    assert args.lr_scheduler_type == "cosine_with_min_lr" and args.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
+
+
 def test_trl_args_refused_by_trl_are_one_paragraph(tmp_path: Path):
     from align.errors import ConfigError
     from align.run.trainer import trl_args
