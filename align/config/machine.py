@@ -45,6 +45,10 @@ def check_machine(cfg: DictConfig, gpus: int) -> None:
         raise invalid("hardware.num_processes", hw.num_processes,
                       "1 for DeepSpeed without a GPU (its CPU backend runs one process here)",
                       "Use hardware=ddp or hardware=fsdp for several CPU processes.")
+    if cfg.model.gguf_file is not None:
+        from align.model.gguf import require_gguf
+
+        require_gguf()
     if cfg.model.attn_implementation == "flash_attention_2" and (gpus == 0 or not _installed("flash_attn")):
         raise EnvironmentProblem(
             "model.attn_implementation=flash_attention_2 needs a CUDA GPU and the flash-attn package "

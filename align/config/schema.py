@@ -39,6 +39,9 @@ class ModelConfig:
     # Hub id (org/name) or local directory; null builds the tiny model described by `build`.
     name_or_path: str | None = None
     revision: str = "main"
+    # A GGUF checkpoint (llama.cpp, Ollama, LM Studio): the .gguf file's name inside name_or_path (a local directory
+    # or a Hub repo). Converted once to a transformers directory in the align cache (align/model/gguf.py).
+    gguf_file: Optional[str] = None
     tokenizer_name_or_path: str | None = None
     dtype: str = "auto"
     attn_implementation: str = "auto"

@@ -3,8 +3,10 @@ score them, and keep the best and the worst as a preference pair in `<run dir>/s
 
 Scores come from a reward model (`method.reward_model`, e.g. a `method=reward` run's model/) or, without
 one, from exact match with the data's reference completion: the verifiable reward of the arithmetic
-default. Prompts come from the data's train split, or for the arithmetic default from fresh problems in
-neither split. Prompts whose samples all score the same give no pair. Train on the pairs with
+default, read as the extracted match (the completion's last number, so "23 + 19 = 42." counts;
+eval/exact_match.py), with the strict match's mean reported beside it. Prompts come from the data's
+train split, or for the arithmetic default from fresh problems in neither split. Prompts whose samples
+all score the same give no pair. Train on the pairs with
 `method=dpo data=file data.path=<run dir>/samples.jsonl`.
 
 Its keys are align's own (config/schema.py: RejectionSamplingConfig); `run` is called by the job (run/job.py)
@@ -40,8 +42,8 @@ def run(prepared: Any, run_dir: Path, hydra_cfg: Any) -> dict[str, Any]:
     rows = _prompts(prepared)
     with nothing_new_on_error(run_dir):
         log_to_file(run_dir)
+        policy = load_model(cfg.model, on_cuda).to("cuda" if on_cuda else "cpu")  # first: it converts a GGUF
         tokenizer = load_tokenizer(cfg.model)
-        policy = load_model(cfg.model, on_cuda).to("cuda" if on_cuda else "cpu")
         record_run(run_dir, cfg, hydra_cfg, None)
     prompts = rows["prompt"]
     set_seed(method.seed)
@@ -53,7 +55,7 @@ def run(prepared: Any, run_dir: Path, hydra_cfg: Any) -> dict[str, Any]:
     n = method.num_samples
     repeated = [p for p in prompts for _ in range(n)]
     references = [_text(c) for c in rows["completion"]] if method.reward_model is None else None
-    scores = _score(cfg, on_cuda, repeated, samples, references)
+    scores, strict = _score(cfg, on_cuda, repeated, samples, references)
     pairs, best, worst = [], [], []
     for i, prompt in enumerate(prompts):
         own, texts = scores[i * n : (i + 1) * n], samples[i * n : (i + 1) * n]
@@ -72,16 +74,20 @@ def run(prepared: Any, run_dir: Path, hydra_cfg: Any) -> dict[str, Any]:
     if is_main_process():  # every process samples the same; one writes
         write_jsonl(run_dir / "samples.jsonl", pairs)
     log.info("%d preference pairs from %d prompts in %s", len(pairs), len(prompts), run_dir / "samples.jsonl")
-    return {
+    metrics = {
         "num_prompts": len(prompts),
         "num_samples": n,
         "num_pairs": len(pairs),
+        "scored_by": "reward_model" if strict is None else "exact_match_extracted",
         "mean_best_score": mean(best),
         "mean_worst_score": mean(worst),
         "mean_score": mean(scores),
         # what picking the best of N adds over one sample, in reward units (exact match: pass@N - pass@1)
         "best_of_n_gain": mean(best) - mean(scores),
     }
+    if strict is not None:  # the whole completion equal to the answer, beside the extracted match that scores
+        metrics["mean_strict_score"] = mean(strict)
+    return metrics
 
 
 def plan_lines(prepared: Any) -> list[str]:
@@ -96,7 +102,8 @@ def plan_lines(prepared: Any) -> list[str]:
         line("prompts", f"{prompts} from {prepared.cfg.data.name} (train split)"),
         line("completions", f"{prompts * method.num_samples:,} = {prompts} x {method.num_samples} samples, "
              f"at most {method.max_new_tokens} new tokens, temperature {method.temperature}"),
-        line("scored by", method.reward_model or "exact match with the data's reference completions"),
+        line("scored by", method.reward_model
+             or "exact match with the data's reference completions (the last number of each completion)"),
     ]
 
 
@@ -113,18 +120,24 @@ def _prompts(prepared: Any) -> Any:
     return rows if method.num_prompts is None else rows.select(range(min(method.num_prompts, len(rows))))
 
 
-def _score(cfg: Any, on_cuda: bool, prompts: list, completions: list[str], references: list[str] | None) -> list[float]:
-    """Exact match with each prompt's reference (repeated num_samples times), or the reward model's scores."""
+def _score(cfg: Any, on_cuda: bool, prompts: list, completions: list[str],
+           references: list[str] | None) -> tuple[list[float], list[float] | None]:
+    """The extracted exact match with each prompt's reference (repeated num_samples times) and the strict one, or
+    the reward model's scores and None."""
     if references is not None:
+        from align.eval.exact_match import verify
+
         n = len(completions) // len(references)
-        return [float(c == references[i // n]) for i, c in enumerate(completions)]
+        verdicts = [verify(c, references[i // n]) for i, c in enumerate(completions)]
+        return [float(v.extracted) for v in verdicts], [float(v.strict) for v in verdicts]
     from align.generation import reward_scores
     from align.methods import SEQUENCE_CLASSIFIER
     from align.model.load import load_model, load_tokenizer
 
-    spec = OmegaConf.merge(cfg.model, {"name_or_path": cfg.method.reward_model, "tokenizer_name_or_path": None})
+    spec = OmegaConf.merge(cfg.model, {"name_or_path": cfg.method.reward_model, "tokenizer_name_or_path": None,
+                                       "gguf_file": None})
     scorer = load_model(spec, on_cuda, SEQUENCE_CLASSIFIER, num_labels=1).to("cuda" if on_cuda else "cpu")
-    return reward_scores(scorer, load_tokenizer(spec), prompts, completions, cfg.method.generation_batch_size)
+    return reward_scores(scorer, load_tokenizer(spec), prompts, completions, cfg.method.generation_batch_size), None
 
 
 def _text(completion: Any) -> str:

@@ -1,4 +1,5 @@
-"""Load a model and its tokenizer: a Hub id, a local directory, or the built-in tiny model."""
+"""Load a model and its tokenizer: a Hub id, a local directory, a GGUF file (model/gguf.py), or the built-in tiny
+model."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ log = logging.getLogger(__name__)
 
 
 def model_path(model: Any) -> str:
-    """Where from_pretrained loads from: the configured path, or the tiny model's cache directory."""
+    """Where from_pretrained loads from: the configured path, a GGUF file's converted directory (converted on first
+    use), or the tiny model's cache directory."""
+    if getattr(model, "gguf_file", None) is not None:
+        from align.model.gguf import converted_dir, gguf_path
+
+        return str(converted_dir(gguf_path(model)))
     if model.name_or_path is not None:
         return os.path.expanduser(model.name_or_path)
     from omegaconf import OmegaConf
@@ -33,17 +39,30 @@ def _explain_load_failure(what: str, path: str, error: Exception) -> ModelError:
     return ModelError(f"Could not load the {what} from {path!r}: {reason}. If it is a Hub id, {where}.")
 
 
-def load_tokenizer(model: Any):
-    """The model's tokenizer with a pad token and the chat template `model.chat_template` asks for."""
+def load_tokenizer(model: Any, convert: bool = True):
+    """The model's tokenizer with a pad token and the chat template `model.chat_template` asks for.
+
+    `convert=False` (the dry run): a GGUF model that is not converted yet gives the tokenizer in its file's metadata.
+    """
     from transformers import AutoTokenizer
 
     from align.data import templates
 
-    path = os.path.expanduser(model.tokenizer_name_or_path) if model.tokenizer_name_or_path else model_path(model)
+    extra: dict[str, str] = {}
     # model.revision is a branch of the model's repository, not of another tokenizer's
     revision = "main" if model.tokenizer_name_or_path else model.revision
+    if model.tokenizer_name_or_path:
+        path = os.path.expanduser(model.tokenizer_name_or_path)
+    elif getattr(model, "gguf_file", None) is not None and not convert:
+        from align.model.gguf import unconverted_source
+
+        path, extra = unconverted_source(model)
+    else:
+        path = model_path(model)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=model.trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, revision=revision, trust_remote_code=model.trust_remote_code, **extra
+        )
     except (OSError, ValueError) as error:
         raise _explain_load_failure("tokenizer", path, error) from None
     if tokenizer.pad_token is None:

@@ -141,7 +141,7 @@ def _model_lines(prepared: Any) -> tuple[list[str], Any]:
         hw.distributed, "one process")
     lines = [
         line("model", f"{kind}: {arch.layers} layers, hidden {arch.hidden}, vocabulary {arch.vocab} "
-             f"(config.json of {source})"),
+             f"({source})"),
         line("parameters", f"{arch.params:,} (trainable {trainable:,}, {100 * trainable / arch.params:.2f}%)"),
         line("memory per GPU" if gpu else "memory per process", f"{size(est.total)} estimated: {layout}, "
              f"{plan.num_processes} process(es) x {plan.num_machines} machine(s), "
@@ -182,7 +182,7 @@ def _data_lines(prepared: Any) -> list[str]:
 
     train = prepared.data.splits["train"]
     try:
-        tokenizer = load_tokenizer(cfg.model)
+        tokenizer = load_tokenizer(cfg.model, convert=False)
     except AlignError as error:
         test = prepared.data.splits.get("test")
         return [line("data", f"{cfg.data.name}, {len(train)} train / {len(test or [])} test rows ({kind} format)"),

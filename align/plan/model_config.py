@@ -1,9 +1,11 @@
 """A model's transformers config (config.json alone, no weights) for the plan and the disk estimate: from a local
-directory or the Hub (honouring HF_HUB_OFFLINE), or for a LoRA adapter its base model's."""
+directory or the Hub (honouring HF_HUB_OFFLINE), for a LoRA adapter its base model's, and for a GGUF file its
+converted directory's or, not converted yet, its metadata's."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -14,7 +16,8 @@ class ConfigUnavailable(Exception):
 
 
 def model_config(model: DictConfig) -> tuple[Any, str]:
-    """The model's transformers config (local directory or Hub, honouring HF_HUB_OFFLINE) and where it came from.
+    """The model's transformers config (local directory or Hub, honouring HF_HUB_OFFLINE) and where it came from
+    ("config.json of PATH", ...).
 
     A LoRA adapter (adapter_config.json, no config.json) gives its base model's config.
     """
@@ -22,10 +25,12 @@ def model_config(model: DictConfig) -> tuple[Any, str]:
 
     from align.model.load import model_path
 
+    if model.gguf_file is not None:
+        return _gguf_config(model)
     path = model_path(model)
     try:
         config = AutoConfig.from_pretrained(path, revision=model.revision, trust_remote_code=model.trust_remote_code)
-        return config, path
+        return config, f"config.json of {path}"
     except (OSError, ValueError) as error:
         base = _adapter_base(path, model.revision)
         if base is None:
@@ -34,7 +39,28 @@ def model_config(model: DictConfig) -> tuple[Any, str]:
         config = AutoConfig.from_pretrained(base, trust_remote_code=model.trust_remote_code)
     except (OSError, ValueError) as error:
         raise ConfigUnavailable(_fetch_failure(base, "main", error) + f" (the base model of adapter {path})") from None
-    return config, f"{base}, base model of the LoRA adapter {path}"
+    return config, f"config.json of {base}, base model of the LoRA adapter {path}"
+
+
+def _gguf_config(model: DictConfig) -> tuple[Any, str]:
+    """From the converted directory when it is cached, else from the GGUF file's metadata; never converting."""
+    from transformers import AutoConfig
+
+    from align.errors import AlignError
+    from align.model.gguf import metadata_config, unconverted_source
+
+    try:
+        path, extra = unconverted_source(model)
+        if not extra:
+            return AutoConfig.from_pretrained(path), f"config.json of {path}, converted from {model.gguf_file}"
+        gguf = Path(path) / extra["gguf_file"]
+        return metadata_config(gguf), f"the metadata of the GGUF file {gguf}"
+    except AlignError as error:
+        raise ConfigUnavailable(str(error)) from None
+    except (OSError, ValueError) as error:
+        reason = " ".join(str(error).split())[:300].rstrip(".") or type(error).__name__
+        raise ConfigUnavailable(f"could not read the metadata of model.gguf_file={model.gguf_file!r} in "
+                                f"{model.name_or_path!r}: {reason}") from None
 
 
 def _adapter_base(path: str, revision: str) -> str | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from align.errors import EnvironmentProblem
 from align.outputs import swap_in, write_json
-from align.paths import cache_dir
+from align.paths import cache_dir, file_hash
 
 log = logging.getLogger(__name__)
 
@@ -324,8 +324,14 @@ def entry_key(parts: dict[str, Any]) -> str:
 
 
 def model_fingerprint(path: str, revision: str | None = None) -> dict[str, Any]:
-    """A local directory by the content of its weight and config files; a Hub id by its resolved commit."""
+    """A local directory by the content of its weight and config files; a directory converted from a GGUF file
+    (model/gguf.py) by that file's content; a Hub id by its resolved commit."""
+    from align.model.gguf import source_of
+
     local = Path(path).expanduser()
+    converted = source_of(local)
+    if converted is not None:
+        return {"gguf": converted["sha256"], "conversion": converted["format"]}
     if local.is_dir():
         files = sorted(p for p in local.iterdir() if p.is_file() and _decides_weights(p.name))
         return {"weights": {p.name: file_hash(p) for p in files}}
@@ -334,21 +340,6 @@ def model_fingerprint(path: str, revision: str | None = None) -> dict[str, Any]:
 
 def _decides_weights(name: str) -> bool:
     return name in _CONFIG_FILES or (name.endswith(_WEIGHT_SUFFIXES) and name not in _NOT_WEIGHTS)
-
-
-def file_hash(path: Path) -> str:
-    """sha256 of a file's content, remembered per (path, size, mtime, inode) so a sweep reads big weights once."""
-    stat = path.stat()
-    stamp = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
-    memo = cache_dir() / "file_hashes" / f"{hashlib.sha256(stamp.encode()).hexdigest()[:32]}.json"
-    if memo.is_file():
-        return json.loads(memo.read_text())["sha256"]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(block)
-    write_json(memo, {"file": str(path), "sha256": digest.hexdigest()})
-    return digest.hexdigest()
 
 
 def _hub_commit(repo_id: str, revision: str | None) -> str | None:

@@ -28,6 +28,7 @@ def test_reward_model_scores_samples_and_dpo_trains_on_them(reward_run: Path, tm
         tmp_path / "rs", f"method.reward_model={reward_run / 'model'}", "method.num_prompts=32", "method.num_samples=4"
     )
     assert metrics["num_prompts"] == 32 and metrics["num_samples"] == 4 and metrics["num_pairs"] == len(rows) > 0
+    assert metrics["scored_by"] == "reward_model" and "mean_strict_score" not in metrics
     assert metrics["mean_best_score"] > metrics["mean_score"] > metrics["mean_worst_score"]
     assert metrics["best_of_n_gain"] == pytest.approx(metrics["mean_best_score"] - metrics["mean_score"])
     for row in rows:
@@ -45,8 +46,10 @@ def test_reward_model_scores_samples_and_dpo_trains_on_them(reward_run: Path, tm
 def test_exact_match_scores_against_the_reference():
     from align.methods.rejection_sampling import _score
 
-    # two prompts, three samples each; samples are compared with their own prompt's reference
-    assert _score(None, False, ["p"] * 6, ["4", " 4", "5", "7", "6", "7"], ["4", "7"]) == [1, 0, 0, 1, 0, 1]
+    # two prompts, three samples each; samples are compared with their own prompt's reference, and a chat answer
+    # ("3 + 4 = 7.") scores by its last number while the strict match, reported beside it, says 0
+    scores, strict = _score(None, False, ["p"] * 6, ["4", " 4", "5", "3 + 4 = 7.", "6", "7"], ["4", "7"])
+    assert scores == [1, 1, 0, 1, 0, 1] and strict == [1, 1, 0, 0, 0, 1]
 
 
 @pytest.mark.slow
@@ -57,6 +60,7 @@ def test_exact_match_reward_prefers_correct_answers(tmp_path: Path):
         tmp_path / "rs", f"model.name_or_path={tmp_path / 'sft' / 'model'}", "method.num_prompts=512"
     )
     assert rows and metrics["mean_worst_score"] < metrics["mean_score"] < metrics["mean_best_score"] <= 1
+    assert metrics["scored_by"] == "exact_match_extracted" and 0 <= metrics["mean_strict_score"] <= 1
     for row in rows:
         a, b = row["prompt"][0]["content"].removeprefix("What is ").rstrip("?").split(" + ")
         assert row["chosen"][0]["content"] == str(int(a) + int(b)) != row["rejected"][0]["content"]

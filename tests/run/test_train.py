@@ -10,7 +10,8 @@ import pytest
 
 from tests.conftest import run_align
 
-METRIC_KEYS = {"train_loss", "eval_loss", "eval_exact_match", "runtime_s", "world_size", "method"}
+METRIC_KEYS = {"train_loss", "eval_loss", "eval_exact_match", "eval_exact_match_extracted", "runtime_s", "world_size",
+               "method"}
 
 
 def losses(run_dir: Path) -> list[float]:
@@ -37,7 +38,8 @@ def test_run_directory_contract(sft_run: Path):
     metrics = json.loads((sft_run / "metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics)
     assert metrics["method"] == "sft" and metrics["world_size"] == 1
-    assert 0.0 <= metrics["eval_exact_match"] <= 1.0 and math.isfinite(metrics["train_loss"])
+    assert 0.0 <= metrics["eval_exact_match"] <= metrics["eval_exact_match_extracted"] <= 1.0
+    assert math.isfinite(metrics["train_loss"])
     assert (sft_run / ".hydra" / "config.yaml").is_file() and (sft_run / ".hydra" / "overrides.yaml").is_file()
     info = json.loads((sft_run / "run_info.json").read_text())
     assert info["seed"] == 42 and "trl" in info["versions"]
