@@ -99,6 +99,17 @@ def hub_metadata(sizes: dict[str, int], columns: tuple[str, ...] | None = None):
 
 
 @pytest.fixture(scope="session")
+def default_sft_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded default run exactly as the README runs it (SFT of the tiny model), shared by the run tests and
+    the methods that start from an SFT model."""
+    run_dir = tmp_path_factory.mktemp("sft") / "run"
+    out = run_align(f"hydra.run.dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"run directory: {run_dir}" in out.stdout
+    return run_dir
+
+
+@pytest.fixture(scope="session")
 def tracked_sweep(tmp_path_factory: pytest.TempPathFactory):
     """(sweep dir, completed process) of one real 2-job tracked DPO sweep, shared by tracking and report tests."""
     from tests.tracking.conftest import run_tracked_sweep

@@ -54,8 +54,20 @@ METHOD_RULES: dict[str, tuple[Any, str]] = {
     "temperature": (_positive, "a positive sampling temperature, e.g. 1.0"),
     "top_p": (lambda v: 0 < v <= 1, "a probability in (0, 1]"),
     "max_new_tokens": (_positive, "a positive number of tokens"),
-    "generation_batch_size": (_positive, "a positive integer"),
+    "generation_batch_size": (lambda v: v is None or _positive(v), "a positive integer, or null"),
     "num_prompts": (lambda v: v is None or v > 0, "a positive number of prompts, or null for all"),
+}
+
+# Rules that differ for some TRL config classes: the online methods take beta 0 as "no KL penalty, no reference
+# model", and online DPO a beta per epoch.
+_NO_KL = (_non_negative, "a number >= 0 (0: no KL penalty and no reference model)")
+RULES_BY_CLASS: dict[str, dict[str, tuple[Any, str]]] = {
+    "trl.GRPOConfig": {"beta": _NO_KL},
+    "trl.RLOOConfig": {"beta": _NO_KL},
+    "trl.experimental.online_dpo.OnlineDPOConfig": {
+        "beta": (lambda v: all(_positive(b) for b in (v if isinstance(v, (list, ListConfig)) else [v])),
+                 "a positive number, or a list of them (one per epoch, the last one kept)"),
+    },
 }
 
 CHOICES = {
@@ -65,6 +77,19 @@ CHOICES = {
     ("hardware", "mixed_precision"): ["auto", "no", "bf16", "fp16"],
     ("hardware", "distributed"): ["no", "ddp", "deepspeed", "fsdp"],
     ("peft", "method"): ["none", "lora", "qlora"],
+}
+# TRL fields whose allowed values TRL states only in prose (so the manifest has no choices for them): checked here
+# so that a typo fails at validation, not at the first loss step. tests/config/test_checks.py has TRL accept each.
+PROSE_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
+    "trl.GRPOConfig": {
+        "loss_type": ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"),
+        "scale_rewards": ("group", "batch", "none"),
+        "importance_sampling_level": ("token", "sequence"),
+        "multi_objective_aggregation": ("sum_then_normalize", "normalize_then_sum"),
+        "vllm_mode": ("server", "colocate"),
+    },
+    "trl.RLOOConfig": {"vllm_mode": ("server", "colocate")},
+    "trl.experimental.online_dpo.OnlineDPOConfig": {"vllm_mode": ("server", "colocate")},
 }
 TRACKING_BACKENDS = ("wandb", "tensorboard")
 # W&B rejects these characters in project and entity names, and longer groups and tags.
@@ -92,10 +117,11 @@ def check_choices(cfg: DictConfig) -> None:
             raise invalid(f"{group}.{key}", value, "one of " + ", ".join(allowed))
 
 
-def check_rules(method: DictConfig) -> None:
+def check_rules(method: DictConfig, config_class: str | None) -> None:
     """Every method field that has a rule, old handbook names included (checked before they are renamed)."""
+    rules = {**METHOD_RULES, **RULES_BY_CLASS.get(config_class or "", {})}
     for key in method:
-        rule = METHOD_RULES.get(key) or METHOD_RULES.get(RENAMED_FIELDS.get(key, ""))
+        rule = rules.get(key) or rules.get(RENAMED_FIELDS.get(key, ""))
         if rule is None or (key in RENAMED_FIELDS and method[key] is None):
             continue
         check, expected = rule
@@ -117,6 +143,32 @@ def check_trl_choices(method: DictConfig, fields: dict[str, dict[str, Any]]) -> 
             if item not in spec["choices"]:
                 hint = did_you_mean(str(item), spec["choices"])
                 raise invalid(f"method.{key}", item, "one of " + ", ".join(spec["choices"]), hint)
+
+
+def check_generation_batch(method: DictConfig, world_size: int) -> None:
+    """GRPO and RLOO score each prompt's `num_generations` completions against each other: a generation batch
+    (completions over all processes) must hold whole groups."""
+    if "num_generations" not in method or "steps_per_generation" not in method:
+        return
+    generations = method.num_generations
+    if generations is None or generations < 2:
+        raise invalid("method.num_generations", generations, "at least 2 completions per prompt (their rewards are "
+                      "compared with each other)")
+    batch = method.per_device_train_batch_size * world_size
+    per_generation = method.get("generation_batch_size") or batch * (
+        method.get("steps_per_generation") or method.gradient_accumulation_steps)
+    if per_generation % generations:
+        raise invalid(
+            "method.num_generations", generations,
+            f"a divisor of the {per_generation} completions generated at a time (method.per_device_train_batch_size "
+            f"{method.per_device_train_batch_size} x {world_size} process(es) x method.gradient_accumulation_steps "
+            f"{method.gradient_accumulation_steps}, or method.generation_batch_size)",
+            f"For example method.num_generations={_largest_divisor(per_generation, generations)}.",
+        )
+
+
+def _largest_divisor(n: int, below: int) -> int:
+    return next(d for d in range(min(n, below), 1, -1) if n % d == 0) if n > 1 else 2
 
 
 def check_method_keys(method: DictConfig) -> None:

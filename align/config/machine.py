@@ -49,6 +49,12 @@ def check_machine(cfg: DictConfig, gpus: int) -> None:
         from align.model.gguf import require_gguf
 
         require_gguf()
+    if cfg.method.get("use_vllm") and (gpus == 0 or not _installed("vllm")):
+        raise EnvironmentProblem(
+            f"method.use_vllm=true generates with vLLM, which needs a CUDA GPU and the vllm package ({gpus} GPU(s) "
+            f"visible, vllm {'installed' if _installed('vllm') else 'not installed'}: pip install 'trl[vllm]'). "
+            "Use method.use_vllm=false to generate with transformers, or see docs/online.md for vLLM's server mode."
+        )
     if cfg.model.attn_implementation == "flash_attention_2" and (gpus == 0 or not _installed("flash_attn")):
         raise EnvironmentProblem(
             "model.attn_implementation=flash_attention_2 needs a CUDA GPU and the flash-attn package "

@@ -9,6 +9,7 @@ name; there is one `base_<name>` schema per row of the method table (align/metho
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -143,6 +144,28 @@ class RejectionSamplingConfig:
 
 
 @dataclass
+class RewardKeys:
+    """align's own keys of the online methods (grpo, rloo, online_dpo), beside TRL's: TRL takes reward functions
+    as a trainer argument, so they are named here (align/methods/rewards.py) and weighted by TRL's
+    `method.reward_weights`."""
+
+    # Each one of: a built-in name (exact_match, format, length), an import path `package.module:function` with
+    # TRL's reward-function signature (completions, **columns -> list[float]), or a sequence-classification reward
+    # model (a local directory, e.g. a method=reward run's model/, or a Hub id).
+    reward_funcs: list[str] = field(default_factory=lambda: ["exact_match"])
+    # exact_match: the column holding each prompt's reference answer; null: the data's reference completion
+    # (the arithmetic default's answers, or the completion of prompt/completion and chat data).
+    reference_column: Optional[str] = None
+    # format: the regular expression a completion must match in full to score 1 (else 0).
+    format_pattern: str = r"-?\d+"
+    # length: completions longer than this many tokens lose (tokens beyond it) / length_target.
+    length_target: int = 64
+
+
+REWARD_KEYS = tuple(f.name for f in dataclasses.fields(RewardKeys))
+
+
+@dataclass
 class HardwareConfig:
     """Where and how many processes train; multi-process options relaunch through accelerate."""
 
@@ -246,13 +269,19 @@ RENAMED_VALUES = {
 _OMEGACONF_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
 
 
-def _method_schema(name: str, config_class: str) -> type:
+def _method_schema(name: str, config_class: str, rewarded: bool) -> type:
     """A dataclass with every field of TRL's config class, plus align's own method keys."""
     fields: list[tuple[str, Any, Any]] = [
         ("name", str, field(default=name)),
         # The row of the method table that trains this option (ipo.yaml says `trainer: dpo`).
         ("trainer", str, field(default=name)),
     ]
+    if rewarded:
+        hints = typing.get_type_hints(RewardKeys)
+        for own in dataclasses.fields(RewardKeys):
+            default = (field(default_factory=own.default_factory) if own.default_factory is not dataclasses.MISSING
+                       else field(default=own.default))
+            fields.append((own.name, hints[own.name], default))
     trl = trl_fields(config_class)
     for key, spec in trl.items():
         base = _OMEGACONF_TYPES.get(spec["type"], Any)
@@ -272,7 +301,8 @@ def _method_schema(name: str, config_class: str) -> type:
 # Method schemas that are align's own (no TRL config class behind them), by method name.
 OWN_METHOD_SCHEMAS: dict[str, type] = {"rejection_sampling": RejectionSamplingConfig}
 METHOD_SCHEMAS: dict[str, type] = {
-    m.name: _method_schema(m.name, m.config) if m.config else OWN_METHOD_SCHEMAS[m.name] for m in METHODS.values()
+    m.name: _method_schema(m.name, m.config, m.rewarded) if m.config else OWN_METHOD_SCHEMAS[m.name]
+    for m in METHODS.values()
 }
 for _schema in METHOD_SCHEMAS.values():
     # Make the generated classes importable by name, so pickled configs (sweep jobs in their own

@@ -35,13 +35,19 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None) -> Method:
     row = method_row(cfg.method)
     checks.check_choices(cfg)
     checks.check_model(cfg.model)
-    checks.check_rules(cfg.method)
+    checks.check_rules(cfg.method, row.config)
     with _writable(cfg.method):
         translate_renamed(cfg.method)
         _lists_where_trl_wants_lists(cfg.method, row)
     if row.config:
         checks.check_trl_choices(cfg.method, trl_fields(row.config))
+        checks.check_trl_choices(cfg.method, {key: {"choices": list(values)} for key, values in
+                                              checks.PROSE_CHOICES.get(row.config, {}).items()})
     checks.check_method_keys(cfg.method)
+    if row.rewarded:
+        from align.methods import rewards
+
+        rewards.check(cfg.method)
     checks.check_hardware(cfg.hardware, cfg.peft)
     check_data(cfg.data, cfg.model.chat_template)
     checks.check_tracking(cfg.tracking)

@@ -30,13 +30,15 @@ class Method:
     # reference log-prob cache, which precomputes what it would say).
     reference: bool = False
     model_class: str = CAUSAL_LM
-    # Config fields the reference log-probs depend on besides weights, tokenizer, rows, dtype and precision
-    # (the reference log-prob cache's key).
+    # Config fields the reference log-probs depend on besides weights, tokenizer, rows, dtype and precision: the
+    # reference log-prob cache's key; only methods whose reference log-probs TRL can precompute have them.
     ref_settings: tuple[str, ...] = ()
     # Which rows TRL drops as too long (None: it truncates them), for the message when none are left.
     drops_long_rows: str | None = None
     # Module of this package with the method's own logic; None: the generic TRL run (align/run/train.py).
     module: str | None = None
+    # Online: the policy samples completions that reward functions score (method.reward_funcs, methods/rewards.py).
+    rewarded: bool = False
 
     @property
     def trains(self) -> bool:
@@ -77,6 +79,12 @@ METHODS: dict[str, Method] = {
         Method("cpo", "trl.experimental.cpo.CPOTrainer", "trl.experimental.cpo.CPOConfig", "preference",
                paired=True),
         Method("rejection_sampling", None, None, "prompt", module="rejection_sampling"),
+        # online RL: prompts in, completions sampled and scored during training; GRPO holds a reference only when
+        # beta > 0 (TRL's default is 0), RLOO's default beta is 0.05, online DPO always compares to one
+        Method("grpo", "trl.GRPOTrainer", "trl.GRPOConfig", "prompt", rewarded=True),
+        Method("rloo", "trl.RLOOTrainer", "trl.RLOOConfig", "prompt", reference=True, rewarded=True),
+        Method("online_dpo", "trl.experimental.online_dpo.OnlineDPOTrainer",
+               "trl.experimental.online_dpo.OnlineDPOConfig", "prompt", paired=True, reference=True, rewarded=True),
     )
 }
 

@@ -55,6 +55,7 @@ def prepare(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) 
 def check(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[Method, HardwarePlan]:
     """What needs neither data nor the run directory: every config value, and unless dry_run this machine and the
     Hub push (a dry run plans for the hardware it names, and reports a missing Hub token itself)."""
+    from align.config.checks import check_generation_batch
     from align.config.machine import check_machine
     from align.config.validate import validate
     from align.hardware.plan import plan
@@ -62,6 +63,7 @@ def check(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[Method, 
 
     method = validate(cfg, overrides)
     hardware = plan(cfg.hardware)
+    check_generation_batch(cfg.method, hardware.world_size)
     if not cfg.dry_run:
         check_machine(cfg, hardware.gpus)
         check_push_to_hub(cfg)

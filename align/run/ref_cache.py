@@ -49,7 +49,7 @@ class RefCache:
 def ref_cache_for(cfg: Any, method: Any) -> RefCache | None:
     """The run's cache, or None when off: on (cache.ref_logps null) for a method with a reference model, unless
     method.sync_ref_model moves the reference during training (validation refuses cache.ref_logps=true then)."""
-    if not method.reference:
+    if not method.ref_settings:  # no reference, or one whose log-probs change with each sampled completion
         return None
     wanted = cfg.cache.ref_logps
     if not (wanted if wanted is not None else not cfg.method.get("sync_ref_model")):

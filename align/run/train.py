@@ -37,6 +37,10 @@ def train(prepared: Any, run_dir: Path, hydra_cfg: Any) -> dict[str, Any]:
     tokenizer = trainer.processing_class
     result = resume.train(trainer, prepared.resume_from, cfg, run_dir)
     metrics: dict[str, Any] = {"train_loss": result.training_loss, "train_steps": result.global_step}
+    if method.rewarded:
+        from align.methods.rewards import summary
+
+        metrics.update(summary(trainer.state.log_history))
     # every process takes part in evaluation, generation and saving (ZeRO-3 and FSDP gather sharded weights)
     if trainer.eval_dataset is not None:
         metrics.update(trainer.evaluate())

@@ -22,12 +22,13 @@ _ALIGN_METHOD_KEYS = {"name", "trainer"}
 
 def trl_args(cfg: DictConfig, method: Method, run_dir: Path, on_cuda: bool) -> Any:
     """The TRL config for this run: every method.* value, with run-dir, tracking and hardware settings filled in."""
-    from align.config.schema import RENAMED_FIELDS
+    from align.config.schema import RENAMED_FIELDS, REWARD_KEYS
     from align.hardware.settings import trainer_settings, use_bf16
     from align.tracking import trainer_settings as tracking_settings
 
     values = OmegaConf.to_container(cfg.method, resolve=True)
-    trl_fields = {k: v for k, v in values.items() if k not in _ALIGN_METHOD_KEYS}
+    own = {*_ALIGN_METHOD_KEYS, *(REWARD_KEYS if method.rewarded else ())}  # the trainer takes reward functions
+    trl_fields = {k: v for k, v in values.items() if k not in own}
     for old in RENAMED_FIELDS:  # validation moved their values to the new names; the old ones stay unset
         if trl_fields.get(old) is None:
             trl_fields.pop(old, None)
@@ -99,6 +100,13 @@ def build_trainer(prepared: Any, args: Any, on_cuda: bool) -> Any:
 
     cfg, method, data = prepared.cfg, prepared.method, prepared.data.splits
     trainer_class, extra = with_ref_cache(prepared.ref_cache, import_class(method.trainer), method.ref_settings)
+    if method.rewarded:
+        from align.methods import rewards
+
+        if cfg.method.eval_strategy == "no":  # evaluating samples every test prompt: only when asked for
+            data = {"train": data["train"]}
+        data = {name: rewards.with_references(split, cfg.method, name) for name, split in data.items()}
+        extra["reward_funcs"] = rewards.reward_funcs(cfg.method)
     if cfg.hardware.distributed == "fsdp" and not on_cuda and inside_distributed_launch():
         from align.hardware.settings import enable_fsdp_on_cpu
 

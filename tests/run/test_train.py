@@ -19,13 +19,9 @@ def losses(run_dir: Path) -> list[float]:
     return [entry["loss"] for entry in history if "loss" in entry]
 
 
-@pytest.fixture(scope="module")
-def sft_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("sft") / "run"
-    out = run_align(f"hydra.run.dir={run_dir}")  # the embedded default, exactly as the README runs it
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert f"run directory: {run_dir}" in out.stdout
-    return run_dir
+@pytest.fixture
+def sft_run(default_sft_run: Path) -> Path:
+    return default_sft_run
 
 
 def test_sft_loss_falls(sft_run: Path):

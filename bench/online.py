@@ -1,0 +1,100 @@
+"""Online RL on the embedded default: GRPO with the verifiable exact_match reward against SFT for the same wall
+time, both from the same SFT model.
+
+The setting is the data-limited one (`--sft-problems`, default 300 labelled problems): SFT can only go on
+training on those, while GRPO samples answers to fresh problems and learns from whether they are right, which is
+what online RL with a verifier is for. Steps:
+
+1. SFT of the tiny model on the labelled problems (the tiny default's 400 steps): the starting model.
+2. GRPO from it (`method=grpo`, its tiny tuning plus `--grpo` overrides), timed by its training runtime.
+3. The control: SFT from the same starting model on the same labelled problems for the same training wall time
+   (its steps are the GRPO run's seconds times the SFT run's own steps per second), at the SFT stage's learning
+   rate, the best a user without online RL gets from the same budget.
+4. Held-out exact match (greedy, the whole test split, extracted answers) of the start, GRPO and the control.
+
+Last line: `gain over control +X.X points`. Figures and caveats: docs/performance.md.
+Usage: python bench/online.py [--out DIR] [--sft-problems N] [--grpo OVERRIDE ...] [--control OVERRIDE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def align(*overrides: str) -> dict:
+    """Run `python -m align OVERRIDES` into its hydra.run.dir; return its metrics.json, or exit with its stderr."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    out = subprocess.run([sys.executable, "-m", "align", *overrides], cwd=REPO, env=env, capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        sys.exit(f"python -m align {' '.join(overrides)} failed:\n{out.stderr[-3000:]}")
+    run_dir = next(o.split("=", 1)[1] for o in overrides if o.startswith("hydra.run.dir="))
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
+def train_seconds(run_dir: Path) -> float:
+    """The trainer's own training runtime (no start-up, no evaluation)."""
+    history = json.loads((run_dir / "log_history.json").read_text())
+    return next(entry["train_runtime"] for entry in reversed(history) if "train_runtime" in entry)
+
+
+def held_out(model_dir: Path, sft_dir: Path) -> float:
+    """Extracted exact match on the SFT run's whole test split: problems no stage trained or sampled on."""
+    from omegaconf import OmegaConf
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from align.data.arithmetic import exact_match_set
+    from align.eval.exact_match import exact_match_scores
+
+    data = OmegaConf.load(sft_dir / ".hydra" / "config.yaml").data
+    data.num_exact_match = data.num_test
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    return exact_match_scores(model, AutoTokenizer.from_pretrained(model_dir), exact_match_set(data))[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="directory for the run directories (default: a temp dir)")
+    parser.add_argument("--sft-problems", type=int, default=300, help="labelled problems for SFT (default 300)")
+    parser.add_argument("--grpo", nargs="*", default=[], metavar="OVERRIDE", help="extra GRPO overrides")
+    parser.add_argument("--control", nargs="*", default=[], metavar="OVERRIDE", help="extra control overrides")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    out = args.out or Path(tempfile.mkdtemp(prefix="align-online-"))
+    sft, grpo, control = out / "sft", out / "grpo", out / "control"
+    data = (f"data.num_train={args.sft_problems}", "data.num_exact_match=0")
+    started = time.time()
+
+    align(*data, f"hydra.run.dir={sft}")
+    sft_rate = json.loads((sft / "metrics.json").read_text())["train_steps"] / train_seconds(sft)
+    grpo_metrics = align("method=grpo", f"model.name_or_path={sft / 'model'}", *data, *args.grpo,
+                         f"hydra.run.dir={grpo}")
+    budget = train_seconds(grpo)
+    steps = max(1, round(budget * sft_rate))
+    align(f"model.name_or_path={sft / 'model'}", *data, f"method.max_steps={steps}", "method.warmup_steps=0",
+          *args.control, f"hydra.run.dir={control}")
+
+    scores = {name: held_out(run / "model", sft) for name, run in (("start", sft), ("grpo", grpo),
+                                                                  ("control", control))}
+    gain = 100 * (scores["grpo"] - scores["control"])
+    print(f"setting: {args.sft_problems} labelled problems for SFT; GRPO on fresh problems with the exact_match "
+          f"reward ({grpo_metrics['train_steps']} steps, {budget:.0f} s of training); control: {steps} more SFT "
+          f"steps on the labelled problems in the same time ({sft_rate:.2f} steps/s)")
+    print(f"GRPO reward {grpo_metrics['train_reward_start']:.3f} -> {grpo_metrics['train_reward_end']:.3f}")
+    print("held-out exact match (extracted): " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in scores.items()))
+    print(f"total {time.time() - started:.0f} s; runs in {out}")
+    print(f"gain over control {gain:+.1f} points")
+
+
+if __name__ == "__main__":
+    main()

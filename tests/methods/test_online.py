@@ -1,0 +1,61 @@
+"""The online methods on the embedded default, from the SFT model: GRPO, RLOO and online DPO train, log their
+rewards and save, and a user's function and a reward model serve as rewards."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli_env, run_align
+from tests.methods.conftest import train
+
+SHORT = ("method.max_steps=6", "method.logging_steps=1", "data.num_exact_match=16")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["grpo", "rloo", "online_dpo"])
+def test_each_online_method_trains_from_the_sft_model(method: str, default_sft_run: Path, tmp_path: Path):
+    metrics = train(tmp_path / "run", f"method={method}", f"model.name_or_path={default_sft_run / 'model'}", *SHORT)
+    assert metrics["method"] == method and metrics["train_steps"] == 6
+    assert {"train_reward_start", "train_reward_end", "eval_exact_match"} <= set(metrics)
+    history = json.loads((tmp_path / "run" / "log_history.json").read_text())
+    logged = {key for entry in history for key in entry}
+    assert "reward" in logged or "objective/scores" in logged
+
+
+USER_REWARD = '''
+import json, os
+
+def short_answer(completions, **columns):
+    with open(os.environ["REWARD_CALLS"], "a") as log:
+        log.write(json.dumps({"n": len(completions), "columns": sorted(columns),
+                              "reference": columns["reference"][0], "completion": completions[0]}) + "\\n")
+    return [-len(c[-1]["content"]) / 10 for c in completions]
+'''
+
+
+@pytest.mark.slow
+def test_a_users_function_gets_the_completions_and_the_rows_columns(default_sft_run: Path, tmp_path: Path):
+    (tmp_path / "myrewards.py").write_text(USER_REWARD)
+    calls = tmp_path / "calls.jsonl"
+    env = cli_env(REWARD_CALLS=str(calls))
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    out = run_align("method=grpo", f"model.name_or_path={default_sft_run / 'model'}", "method.max_steps=2",
+                    "method.reward_funcs=[exact_match,myrewards:short_answer]", "method.reward_weights=[1.0,0.5]",
+                    "data.num_exact_match=0", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    first = json.loads(calls.read_text().splitlines()[0])
+    assert first["n"] == 32 and "reference" in first["columns"] and "trainer_state" in first["columns"]
+    assert first["reference"].lstrip("-").isdigit() and first["completion"][0]["role"] == "assistant"
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "train_rewards/short_answer/mean" in metrics and "train_rewards/exact_match/mean" in metrics
+
+
+@pytest.mark.slow
+def test_a_reward_model_scores_the_completions(reward_run: Path, default_sft_run: Path, tmp_path: Path):
+    metrics = train(tmp_path / "run", "method=grpo", f"model.name_or_path={default_sft_run / 'model'}",
+                    f"method.reward_funcs=[{reward_run / 'model'}]", "method.max_steps=2", "data.num_exact_match=0")
+    assert metrics["train_steps"] == 2 and "train_rewards/model/mean" in metrics
