@@ -1,5 +1,6 @@
-"""Generation from a model: completions of chat or plain prompts, greedy or sampled, in left-padded batches, and
-the scores a sequence-classification reward model gives (prompt, completion) pairs."""
+"""Generation from a model: completions of chat or plain prompts, greedy or sampled, in left-padded batches;
+multi-turn conversations answered turn by turn (each turn asked after the model's own earlier answers); and the
+scores a sequence-classification reward model gives (prompt, completion) pairs."""
 
 from __future__ import annotations
 
@@ -54,6 +55,25 @@ def generate_answers(model: Any, tokenizer: Any, prompts: list[list[dict] | str]
     finally:
         tokenizer.padding_side = side
         model.train(was_training)
+    return answers
+
+
+def answer_conversations(model: Any, tokenizer: Any, conversations: list[list[str]], max_new_tokens: int,
+                         batch_size: int = 16, system: str | None = None, desc: str = "answering") -> list[list[str]]:
+    """Greedy answers to multi-turn conversations: `conversations[i]` is question i's user turns; turn k is asked
+    with the model's own answers to turns 1..k-1 in the context. Returns each conversation's answers, one per turn."""
+    answers: list[list[str]] = [[] for _ in conversations]
+    for turn in range(max((len(c) for c in conversations), default=0)):
+        pending = [i for i, c in enumerate(conversations) if len(c) > turn]
+        prompts = []
+        for i in pending:
+            messages = [{"role": "system", "content": system}] if system else []
+            for question, answer in zip(conversations[i][:turn], answers[i], strict=True):
+                messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+            prompts.append(messages + [{"role": "user", "content": conversations[i][turn]}])
+        for i, text in zip(pending, generate_answers(model, tokenizer, prompts, max_new_tokens, batch_size,
+                                                     desc=f"{desc} (turn {turn + 1})"), strict=True):
+            answers[i].append(text)
     return answers
 
 

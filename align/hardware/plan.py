@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from omegaconf import DictConfig
 
 from align.hardware.devices import inside_distributed_launch, visible_devices
 
-DEFAULT_PORT = 29500
+DEFAULT_PORT = 29500  # where the machines of a multi-machine run meet unless told otherwise
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,10 @@ def plan(hw: DictConfig) -> HardwarePlan:
     for key, value in slurm_nodes().items():
         if values.get(key) is None:
             values[key] = value
-    port = hw.main_process_port or os.environ.get("ALIGN_MAIN_PROCESS_PORT") or DEFAULT_PORT
+    machines = values.get("num_machines") or 1
+    port = hw.main_process_port or os.environ.get("ALIGN_MAIN_PROCESS_PORT")
+    if not port:  # one machine: a free port, so that two runs on a node (or a leftover process) never collide
+        port = DEFAULT_PORT if machines > 1 else free_local_port()
     processes = hw.num_processes
     if processes is None:
         processes = max(gpus, 1) if hw.distributed != "no" else 1
@@ -62,11 +66,18 @@ def plan(hw: DictConfig) -> HardwarePlan:
         gpus=gpus,
         device="cuda" if hw.device != "cpu" and gpus > 0 else "cpu",
         num_processes=processes,
-        num_machines=values.get("num_machines") or 1,
+        num_machines=machines,
         machine_rank=values.get("machine_rank") or 0,
         main_process_ip=values.get("main_process_ip") or "127.0.0.1",
         main_process_port=int(port),
     )
+
+
+def free_local_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def slurm_nodes() -> dict[str, Any]:

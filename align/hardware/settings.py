@@ -22,11 +22,9 @@ def single_process_rendezvous(hw: DictConfig) -> None:
     """
     if hw.distributed != "deepspeed" or inside_distributed_launch():
         return
-    import socket
+    from align.hardware.plan import free_local_port
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_local_port()
     for key, value in {"RANK": 0, "LOCAL_RANK": 0, "WORLD_SIZE": 1, "LOCAL_WORLD_SIZE": 1,
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}.items():
         os.environ.setdefault(key, str(value))

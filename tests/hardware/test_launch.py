@@ -26,7 +26,8 @@ gpu = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU")
 
 
 def finished(done, run_dir: Path) -> dict:
-    assert done.returncode == 0, done.stderr[-3000:]
+    first_traceback = done.stderr.find("Traceback")  # a worker's own error comes before the launcher's
+    assert done.returncode == 0, done.stderr[max(first_traceback, 0):][:3000] + "\n...\n" + done.stderr[-1500:]
     return json.loads((run_dir / "metrics.json").read_text())
 
 

@@ -3,6 +3,8 @@ and SLURM's environment."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -42,8 +44,20 @@ def test_a_cpu_machine_plans_the_cpu(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_the_rendezvous_port_comes_from_the_sweep_launcher(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("ALIGN_MAIN_PROCESS_PORT", raising=False)
-    assert plan(option()).main_process_port == DEFAULT_PORT
     monkeypatch.setenv("ALIGN_MAIN_PROCESS_PORT", "31337")
     assert plan(option()).main_process_port == 31337
     assert plan(option(main_process_port=1234)).main_process_port == 1234  # the config wins
+
+
+def test_one_machine_meets_on_a_free_port_and_several_on_the_default(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("ALIGN_MAIN_PROCESS_PORT", raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert plan(option(num_machines=2)).main_process_port == DEFAULT_PORT
+    with socket.socket() as leftover:  # another run (or a leftover worker) listening on the default port
+        leftover.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        leftover.bind(("127.0.0.1", DEFAULT_PORT))
+        leftover.listen()
+        port = plan(option()).main_process_port
+        assert port != DEFAULT_PORT
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))

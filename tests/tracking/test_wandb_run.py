@@ -83,14 +83,14 @@ FALLBACK = """
 import sys
 from pathlib import Path
 from hydra import compose, initialize_config_dir
-from align.tracking import wandb_run
+from align import tracking
 from align.config.schema import register_configs
 from align.paths import conf_dir
 
 register_configs()
 with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
     cfg = compose(config_name="config", overrides=["tracking=wandb"])
-start_wandb(cfg, Path(sys.argv[1]))
+tracking.start(cfg, Path(sys.argv[1]))
 tracking.finish(cfg, Path(sys.argv[1]), {"eval_loss": 0.5})
 """
 
