@@ -44,7 +44,8 @@ def test_a_users_function_gets_the_completions_and_the_rows_columns(default_sft_
     env = cli_env(REWARD_CALLS=str(calls))
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
     out = run_align("method=grpo", f"model.name_or_path={default_sft_run / 'model'}", "method.max_steps=2",
-                    "method.logging_steps=1", "method.reward_funcs=[exact_match,myrewards:short_answer]", "method.reward_weights=[1.0,0.5]",
+                    "method.logging_steps=1", "method.reward_funcs=[exact_match,myrewards:short_answer]",
+                    "method.reward_weights=[1.0,0.5]",
                     "data.num_exact_match=0", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     first = json.loads(calls.read_text().splitlines()[0])
@@ -57,5 +58,6 @@ def test_a_users_function_gets_the_completions_and_the_rows_columns(default_sft_
 @pytest.mark.slow
 def test_a_reward_model_scores_the_completions(reward_run: Path, default_sft_run: Path, tmp_path: Path):
     metrics = train(tmp_path / "run", "method=grpo", f"model.name_or_path={default_sft_run / 'model'}",
-                    f"method.reward_funcs=[{reward_run / 'model'}]", "method.max_steps=2", "method.logging_steps=1", "data.num_exact_match=0")
+                    f"method.reward_funcs=[{reward_run / 'model'}]", "method.max_steps=2", "method.logging_steps=1",
+                    "data.num_exact_match=0")
     assert metrics["train_steps"] == 2 and "train_rewards/model/mean" in metrics
