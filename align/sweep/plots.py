@@ -1,5 +1,6 @@
 """A sweep's PNG plots: one metric against the swept beta (or the first numeric swept key), one line per
-method; bars per job when no swept key is numeric. matplotlib is imported only here, when plotting."""
+method; bars per job when no swept key is numeric; a win rate has its tie with the baseline (0.5) drawn.
+matplotlib is imported only here, when plotting, with its file-only backend (no display needed)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 
 from align.outputs import atomic_path
 from align.sweep.read import Job, Sweep, is_number, short_names
+
+# Values drawn as a dashed line on a metric's plot: a win rate of 0.5 ties with the baseline.
+_REFERENCE_LINES = {"win_rate": (0.5, "tie with the baseline")}
 
 
 def plot(sweep: Sweep, metric: str, jobs: list[Job]) -> Path | None:
@@ -24,6 +28,9 @@ def plot(sweep: Sweep, metric: str, jobs: list[Job]) -> Path | None:
     short = short_names(sweep.swept)
     x_key = x_axis_key(sweep, jobs)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    if metric in _REFERENCE_LINES:
+        value, label = _REFERENCE_LINES[metric]
+        ax.axhline(value, linestyle="--", color="grey", linewidth=1, label=label)
     if x_key is None:
         labels = [_label(job, sweep.swept, short) for job in jobs]
         ax.bar(range(len(jobs)), [job.value(metric) for job in jobs])

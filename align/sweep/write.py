@@ -1,5 +1,6 @@
 """Writing a sweep's report into its directory: results.csv (every job, every metric), the PNG plots,
-and report.md (the ranked table, the plots, the failed and missing jobs); each file written atomically."""
+and report.md (the best setting of each method, the ranked table, the plots, the failed and missing jobs);
+each file written atomically."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 from urllib.parse import quote
 
 from align.outputs import write_text
-from align.sweep.plots import plot
-from align.sweep.rank import best_per_method, headline_metrics, ranked
+from align.sweep.plots import plot, x_axis_key
+from align.sweep.rank import best_jobs, best_per_method, eval_metrics, headline_metrics, ranked
 from align.sweep.read import Job, Sweep, short_names
 
 RESULTS_CSV = "results.csv"
@@ -30,25 +31,52 @@ def write_report(sweep: Sweep, metric: str, minimize: bool) -> list[Path]:
 
 
 def write_csv(sweep: Sweep, jobs: list[Job], metric: str) -> Path:
-    """One row per job: job, status, method, each swept key by its short name, the metric, then the rest."""
-    short = short_names(sweep.swept)
-    metrics = [metric] + [m for m in sweep.metric_names() if m != metric]
+    """results.csv: `results_table`, a missing value as an empty cell."""
+    header, table = results_table(sweep, jobs, metric)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["job", "status", "method", *(short[k] for k in sweep.swept), *metrics])
-    for job in jobs:
-        writer.writerow(
-            [
-                job.name,
-                job.status,
-                job.method,
-                *(job.overrides.get(k, "") for k in sweep.swept),
-                *(job.metrics.get(m, "") for m in metrics),
-            ]
-        )
+    writer.writerow(header)
+    writer.writerows(table)  # csv writes None as an empty cell
     path = sweep.dir / RESULTS_CSV
     write_text(path, buffer.getvalue())
     return path
+
+
+def results_table(sweep: Sweep, jobs: list[Job], metric: str) -> tuple[list[str], list[list[Any]]]:
+    """Header and one row per job: job, status, method, each swept key by its short name, the metric, the
+    evaluation metrics, then the rest; None where a job lacks a value."""
+    short = short_names(sweep.swept)
+    names = sweep.metric_names()
+    metrics = list(dict.fromkeys([metric, *eval_metrics(names), *names]))
+    header = ["job", "status", "method", *(short[k] for k in sweep.swept), *metrics]
+    rows = [
+        [
+            job.name,
+            job.status,
+            job.method,
+            *(job.overrides.get(k) for k in sweep.swept),
+            *(job.metrics.get(m) for m in metrics),
+        ]
+        for job in jobs
+    ]
+    return header, rows
+
+
+def best_setting_line(sweep: Sweep, order: list[Job], metric: str) -> str | None:
+    """'Best beta by win_rate: dpo beta=0.1 (0.62), ipo beta=0.5 (0.55).': the best job of each method (best
+    method first) at the swept key the plots put on their x axis; None without such a key."""
+    best = best_jobs(order, metric)
+    key = x_axis_key(sweep, best) if best else None
+    if key is None:
+        return None
+    short = short_names(sweep.swept)
+    keys = [key, *(k for k in sweep.swept if k != key)]
+    settings = [
+        " ".join([job.method, *(f"{short[k]}={job.overrides[k]}" for k in keys if k in job.overrides)])
+        + f" ({_fmt(job.metrics[metric])})"
+        for job in best
+    ]
+    return f"Best {short[key]} by {metric}: {', '.join(settings)}."
 
 
 def write_markdown(
@@ -71,6 +99,9 @@ def write_markdown(
         top = order[0]
         setting = ", ".join(f"{short[k]}={top.overrides[k]}" for k in sweep.swept if k in top.overrides)
         lines += [f"Best: **{top.method}** {setting} with {metric} = {_fmt(top.metrics[metric])}.", ""]
+    best_setting = best_setting_line(sweep, order, metric)
+    if best_setting:
+        lines += [best_setting, ""]
     header = ["rank", "method", *(short[k] for k in sweep.swept), *shown, "job"]
     lines += [_row(header), _row(["---:", "---", *("---" for _ in sweep.swept), *("---:" for _ in shown), "---"])]
     for rank, job in enumerate(order, 1):

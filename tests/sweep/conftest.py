@@ -1,5 +1,5 @@
-"""Sweeps for the sweep tests: a partial DPO/IPO beta scan as job directories, and readers of what
-align.report writes."""
+"""Sweeps for the sweep tests: a partial DPO/IPO beta scan as job directories, a complete one whose jobs ran
+evaluations (win rate, MT-Bench), and readers of what align.report writes."""
 
 from __future__ import annotations
 
@@ -34,6 +34,28 @@ def partial_sweep(tmp_path: Path) -> Path:
         stderr="Traceback ...\nalign: error: Invalid value for method.beta: 0.9. Expected a number.\n",
     )
     make_job(sweep, ["method=ipo", "method.beta=0.9", "method.max_steps=4"], stderr="", record_overrides=False)
+    return sweep
+
+
+# (method, beta) -> (win_rate, mt_bench_score, eval_rewards/accuracies): the best beta by win rate is not the
+# best by reward accuracy, so a report ranked by the wrong metric names the wrong betas.
+EVALUATED = {
+    ("dpo", "0.1"): (0.62, 6.1, 0.50),
+    ("dpo", "0.5"): (0.48, 6.5, 0.70),
+    ("ipo", "0.1"): (0.41, 5.0, 0.66),
+    ("ipo", "0.5"): (0.55, 5.9, 0.52),
+}
+
+
+@pytest.fixture
+def evaluated_sweep(tmp_path: Path) -> Path:
+    """dpo and ipo x beta 0.1, 0.5, all done, each job's metrics.json with its evaluations' metrics."""
+    sweep = tmp_path / "S"
+    write_multirun_yaml(sweep, ["method=dpo,ipo", "method.beta=0.1,0.5", "eval=[mt_bench,win_rate]"])
+    for (method, beta), (win_rate, score, accuracy) in EVALUATED.items():
+        values = {**metrics(method, accuracy, 0.6), "win_rate": win_rate, "win_rate_ties": 0.05}
+        values.update(mt_bench_score=score, mt_bench_turn1=score + 0.2, mt_bench_turn2=score - 0.2)
+        make_job(sweep, [f"method={method}", f"method.beta={beta}", "eval=[mt_bench,win_rate]"], values)
     return sweep
 
 

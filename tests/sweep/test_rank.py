@@ -48,10 +48,13 @@ def test_ranked_best_first_without_the_metric_last():
     assert best_per_method(ranked(sweep, "eval_loss", minimize=True), "eval_loss") == {"d", "a"}
 
 
-def test_headline_metrics_follow_the_chosen_one():
+def test_headline_metrics_follow_the_chosen_one_evaluations_first():
     sweep = sweep_of(done("a", "dpo", eval_loss=0.7, train_loss=0.9, eval_exact_match=0.2, other=1.0))
-    assert headline_metrics(sweep, "other") == ["other", "eval_loss", "eval_exact_match", "train_loss"]
-    assert headline_metrics(sweep, "train_loss") == ["train_loss", "eval_loss", "eval_exact_match"]
+    assert headline_metrics(sweep, "other") == ["other", "eval_exact_match", "eval_loss", "train_loss"]
+    assert headline_metrics(sweep, "train_loss") == ["train_loss", "eval_exact_match", "eval_loss"]
+    evaluated = {"win_rate": 0.6, "mt_bench_turn1": 5.0, "lm_eval/gsm8k/acc": 0.3, "lm_eval/gsm8k/acc_stderr": 0.1}
+    sweep = sweep_of(done("a", "dpo", eval_loss=0.7, **evaluated))
+    assert headline_metrics(sweep, "eval_loss") == ["eval_loss", "win_rate", "lm_eval/gsm8k/acc"]
 
 
 def test_an_unknown_metric_names_the_close_and_the_available_ones(tmp_path: Path):

@@ -3,6 +3,7 @@ one-paragraph errors with exit 2, and the report of a real (tiny) tracked sweep.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +15,11 @@ from tests.conftest import REPO, cli_env
 from tests.sweep.conftest import PNG_SIGNATURE, make_job, metrics, rows
 
 
-def align_report(*args: str) -> subprocess.CompletedProcess:
+def align_report(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "align.report", *args],
         cwd=REPO,
-        env=cli_env(),
+        env=cli_env(**(env or {})),
         capture_output=True,
         text=True,
         timeout=300,
@@ -37,7 +38,7 @@ def test_the_command_writes_and_names_every_file(partial_sweep: Path, capsys: py
             "train_loss_vs_beta.png",
             "report.md",
         )
-    ]
+    ] + ["align.report: Best beta by eval_rewards/accuracies: dpo beta=0.5 (0.61), ipo beta=0.1 (0.58)."]
     assert "**eval_rewards/accuracies** (higher is better)" in (partial_sweep / "report.md").read_text()
     assert "4 job(s) done, 2 failed, 0 missing" in (partial_sweep / "report.md").read_text()
 
@@ -85,17 +86,26 @@ def test_errors_are_one_paragraph_with_exit_2(tmp_path: Path, setup: str, args: 
 
 
 @pytest.mark.slow
-def test_report_on_a_real_sweep(tracked_sweep):
+def test_report_on_a_real_sweep(tracked_sweep, tmp_path: Path):
+    """Also: the jobs logged to W&B (offline), so the results table joins their group as a `report` run."""
+    from tests.tracking.conftest import offline_runs
+
     sweep_dir, done = tracked_sweep
     assert done.returncode == 0, done.stderr[-3000:]
-    result = align_report(str(sweep_dir))
+    # Its W&B files elsewhere: the tracking tests count the jobs' runs under the shared sweep directory.
+    result = align_report(str(sweep_dir), env={"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     table = rows(sweep_dir)
     assert len(table) == 2 and sorted(r["beta"] for r in table) == ["0.1", "0.5"]
     assert all(r["status"] == "done" and r["method"] == "dpo" for r in table)
-    assert "| 1 ★ | dpo |" in (sweep_dir / "report.md").read_text()
+    markdown = (sweep_dir / "report.md").read_text()
+    assert "Metric: **eval_exact_match** (higher is better)" in markdown, "the arithmetic data's evaluation"
+    assert "| 1 ★ | dpo |" in markdown and "Best beta by eval_exact_match: dpo beta=" in markdown
     plot = sweep_dir / "eval_rewards_accuracies_vs_beta.png"
     assert plot.read_bytes().startswith(PNG_SIGNATURE)
     import matplotlib.image
 
     assert matplotlib.image.imread(plot).shape[2] in (3, 4)
+    [run] = offline_runs(tmp_path)
+    groups = {json.loads(path.read_text())["wandb"]["group"] for path in sweep_dir.glob("*/tracking.json")}
+    assert (run.job_type, groups) == ("report", {run.group}) and run.summary["metric"] == "eval_exact_match"
