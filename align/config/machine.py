@@ -55,10 +55,27 @@ def check_machine(cfg: DictConfig, gpus: int) -> None:
             f"visible, vllm {'installed' if _installed('vllm') else 'not installed'}: pip install 'trl[vllm]'). "
             "Use method.use_vllm=false to generate with transformers, or see docs/online.md for vLLM's server mode."
         )
+    check_generation_backend(cfg, gpus)
     if cfg.model.attn_implementation == "flash_attention_2" and (gpus == 0 or not _installed("flash_attn")):
         raise EnvironmentProblem(
             "model.attn_implementation=flash_attention_2 needs a CUDA GPU and the flash-attn package "
             "(pip install flash-attn --no-build-isolation). Use model.attn_implementation=sdpa (or auto)."
+        )
+
+
+def check_generation_backend(cfg: DictConfig, gpus: int) -> None:
+    """generation.backend is one align knows, and vllm only where vLLM can run: the vllm package and a CUDA GPU."""
+    from align.generation import BACKENDS
+
+    backend = cfg.generation.backend
+    if backend not in BACKENDS:
+        raise invalid("generation.backend", backend, " or ".join(BACKENDS))
+    vllm = _installed("vllm")
+    if backend == "vllm" and (gpus == 0 or cfg.hardware.device == "cpu" or not vllm):
+        raise EnvironmentProblem(
+            f"generation.backend=vllm generates with vLLM, which needs a CUDA GPU and the vllm package ({gpus} GPU(s) "
+            f"visible, hardware.device={cfg.hardware.device}, vllm {'installed' if vllm else 'not installed'}: "
+            "pip install vllm). Use generation.backend=transformers to generate with transformers on this machine."
         )
 
 

@@ -234,6 +234,16 @@ class CacheConfig:
 
 
 @dataclass
+class GenerationConfig:
+    """How evaluations and rejection sampling generate (align/generation.py, docs/generation.md)."""
+
+    # transformers: batched model.generate on the run's device; vllm: vLLM's engine (a CUDA GPU and the vllm package).
+    backend: str = "transformers"
+    # Prompts per batch and process, the longest first.
+    batch_size: int = 16
+
+
+@dataclass
 class AlignConfig:
     model: Any = MISSING
     method: Any = MISSING
@@ -242,6 +252,7 @@ class AlignConfig:
     peft: Any = MISSING
     tracking: Any = MISSING
     cache: CacheConfig = field(default_factory=CacheConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
     dry_run: bool = False
     # The tuning file that set values for this model (conf/tune/tiny/<method>.yaml, the embedded tiny model's);
     # null: none did, and the method's and TRL's own values apply.

@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 def run(prepared: Any, run_dir: Path, hydra_cfg: Any) -> dict[str, Any]:
     from transformers import set_seed
 
-    from align.generation import generate_answers
+    from align.generation import generate_answers, run_device
     from align.hardware.settings import use_cuda
-    from align.model.load import load_model, load_tokenizer
+    from align.model.load import load_model, load_tokenizer, model_path
     from align.outputs import write_jsonl
     from align.run.record import log_to_file, nothing_new_on_error, record_run
 
@@ -42,7 +42,9 @@ def run(prepared: Any, run_dir: Path, hydra_cfg: Any) -> dict[str, Any]:
     rows = _prompts(prepared)
     with nothing_new_on_error(run_dir):
         log_to_file(run_dir)
-        policy = load_model(cfg.model, on_cuda).to("cuda" if on_cuda else "cpu")  # first: it converts a GGUF
+        # first: it converts a GGUF; vLLM loads the model's directory itself
+        policy = (model_path(cfg.model) if cfg.generation.backend == "vllm"
+                  else load_model(cfg.model, on_cuda).to(run_device(on_cuda)))
         tokenizer = load_tokenizer(cfg.model)
         record_run(run_dir, cfg, hydra_cfg, None)
     prompts = rows["prompt"]
@@ -50,7 +52,7 @@ def run(prepared: Any, run_dir: Path, hydra_cfg: Any) -> dict[str, Any]:
     samples = generate_answers(
         policy, tokenizer, prompts, method.max_new_tokens, method.generation_batch_size,
         num_samples=method.num_samples, temperature=method.temperature, top_p=method.top_p,
-        desc="rejection sampling",
+        desc="rejection sampling", backend=cfg.generation.backend,
     )
     n = method.num_samples
     repeated = [p for p in prompts for _ in range(n)]
@@ -71,7 +73,7 @@ def run(prepared: Any, run_dir: Path, hydra_cfg: Any) -> dict[str, Any]:
                 "score_rejected": own[lo],
                 "scores": own,
             })
-    if is_main_process():  # every process samples the same; one writes
+    if is_main_process():  # the processes share the sampling and each gets every sample; one writes
         write_jsonl(run_dir / "samples.jsonl", pairs)
     log.info("%d preference pairs from %d prompts in %s", len(pairs), len(prompts), run_dir / "samples.jsonl")
     metrics = {
@@ -130,14 +132,20 @@ def _score(cfg: Any, on_cuda: bool, prompts: list, completions: list[str],
         n = len(completions) // len(references)
         verdicts = [verify(c, references[i // n]) for i, c in enumerate(completions)]
         return [float(v.extracted) for v in verdicts], [float(v.strict) for v in verdicts]
-    from align.generation import reward_scores
+    from align.generation import reward_scores, run_device
     from align.methods import SEQUENCE_CLASSIFIER
     from align.model.load import load_model, load_tokenizer
 
-    spec = OmegaConf.merge(cfg.model, {"name_or_path": cfg.method.reward_model, "tokenizer_name_or_path": None,
-                                       "gguf_file": None})
-    scorer = load_model(spec, on_cuda, SEQUENCE_CLASSIFIER, num_labels=1).to("cuda" if on_cuda else "cpu")
+    spec = reward_model_spec(cfg)
+    scorer = load_model(spec, on_cuda, SEQUENCE_CLASSIFIER, num_labels=1).to(run_device(on_cuda))
     return reward_scores(scorer, load_tokenizer(spec), prompts, completions, cfg.method.generation_batch_size), None
+
+
+def reward_model_spec(cfg: Any) -> Any:
+    """The model settings of method.reward_model: the policy's loading options, but its own tokenizer and chat
+    template (the one it was trained with), not the policy's model.chat_template."""
+    return OmegaConf.merge(cfg.model, {"name_or_path": cfg.method.reward_model, "tokenizer_name_or_path": None,
+                                       "gguf_file": None, "chat_template": None})
 
 
 def _text(completion: Any) -> str:
