@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,7 @@ def log_results(
     """Log the results table (`jobs`: ranked done jobs, then the others), the best job of each method and the
     plots to the report run of `target`; returns what to tell the user, or None when WANDB_MODE=disabled."""
     from align.tracking import secrets
-    from align.tracking.wandb_run import wandb_mode
+    from align.tracking.wandb_run import init_or_offline, wandb_files_dir, wandb_mode
 
     mode = wandb_mode()
     if mode == "disabled":
@@ -71,9 +70,12 @@ def log_results(
             "here, so the results table cannot join them: pip install wandb, or pass --no-wandb."
         ) from None
     header, rows = results_table(sweep, jobs, metric)
-    files = Path(os.environ["WANDB_DIR"]).expanduser() if os.environ.get("WANDB_DIR") else sweep.dir
+    files = wandb_files_dir(sweep.dir)
     config = {"sweep_dir": str(sweep.dir), "metric": metric, "goal": "min" if minimize else "max"}
-    mode = _init(wandb, mode, target, files, secrets.scrub(config))
+    init = {"project": target.project, "entity": target.entity, "group": target.group, "job_type": REPORT_JOB_TYPE,
+            "name": REPORT_JOB_TYPE, "id": target.run_id, "resume": "allow", "dir": str(files),
+            "config": secrets.scrub(config)}
+    mode = init_or_offline(mode, init, files)
     done = [job for job in jobs if job.status == "done"]
     logged: dict[str, Any] = {"results": wandb.Table(columns=header, data=secrets.scrub(rows), allow_mixed_types=True)}
     logged.update({f"plots/{path.stem}": wandb.Image(str(path)) for path in plots})
@@ -95,30 +97,3 @@ def _summary(sweep: Sweep, done: list[Job], metric: str) -> dict[str, Any]:
         summary.update({f"best/{job.method}/{short[k]}": job.overrides[k] for k in sweep.swept if k in job.overrides})
     return summary
 
-
-def _init(wandb: Any, mode: str, target: WandbTarget, files: Path, config: dict[str, Any]) -> str:
-    """Start (or continue) the report run; an online server that does not answer means offline. Returns the mode."""
-    from align.tracking.wandb_run import INIT_TIMEOUT_S
-
-    init = {
-        "project": target.project,
-        "entity": target.entity,
-        "group": target.group,
-        "job_type": REPORT_JOB_TYPE,
-        "name": REPORT_JOB_TYPE,
-        "id": target.run_id,
-        "resume": "allow",
-        "dir": str(files),
-        "config": config,
-    }
-    timeout = float(os.environ.get("WANDB_INIT_TIMEOUT") or INIT_TIMEOUT_S)
-    try:
-        wandb.init(mode=mode, settings=wandb.Settings(init_timeout=timeout, silent=True), **init)
-        return mode
-    except wandb.errors.Error as error:
-        if mode != "online":
-            raise EnvironmentProblem(f"W&B could not start an {mode} run in {files}: {error}") from None
-        log.warning("W&B did not answer (%s); logging the results table offline instead", error)
-        wandb.teardown()
-        wandb.init(mode="offline", settings=wandb.Settings(silent=True), **init)
-        return "offline"

@@ -48,25 +48,39 @@ def start_wandb(cfg: DictConfig, run_dir: Path) -> None:
         "tags": list(tracking.tags),
     }
     mode = wandb_mode()
-    files = Path(os.environ["WANDB_DIR"]).expanduser() if os.environ.get("WANDB_DIR") else run_dir
+    files = wandb_files_dir(run_dir)
     state["wandb"] = {**identity, "id": run_id, "mode": mode, "dir": str(files / "wandb")}
     write_json(run_dir / TRACKING_FILE, state)  # before init: a run that dies early still resumes
     config = secrets.scrub(OmegaConf.to_container(cfg, resolve=True))
     init = dict(identity, id=run_id, resume="allow", dir=str(files), config=config)
     with secrets.scrubbed_argv():  # W&B records the command line in its metadata
-        try:
-            timeout = float(os.environ.get("WANDB_INIT_TIMEOUT") or INIT_TIMEOUT_S)
-            wandb.init(mode=mode, settings=wandb.Settings(init_timeout=timeout), **init)
-        except wandb.errors.Error as error:
-            if mode != "online":
-                raise EnvironmentProblem(f"W&B could not start an {mode} run in {run_dir}: {error}") from None
-            log.warning(
-                "W&B did not answer (%s); logging offline instead: wandb sync %s/wandb/offline-run-*", error, run_dir
-            )
-            state["wandb"]["mode"] = "offline"
-            write_json(run_dir / TRACKING_FILE, state)
-            wandb.teardown()  # the W&B service still holds the run id of the failed attempt
-            wandb.init(mode="offline", **init)
+        started = init_or_offline(mode, init, files)
+    if started != mode:
+        state["wandb"]["mode"] = started
+        write_json(run_dir / TRACKING_FILE, state)
+
+
+def wandb_files_dir(default: Path) -> Path:
+    """Where W&B writes its files: $WANDB_DIR when the user set it, else `default`."""
+    return Path(os.environ["WANDB_DIR"]).expanduser() if os.environ.get("WANDB_DIR") else default
+
+
+def init_or_offline(mode: str, init: dict[str, Any], files: Path) -> str:
+    """wandb.init(mode, **init); an online server that does not answer within WANDB_INIT_TIMEOUT (default
+    INIT_TIMEOUT_S) means an offline run instead. Returns the mode the run got."""
+    import wandb
+
+    timeout = float(os.environ.get("WANDB_INIT_TIMEOUT") or INIT_TIMEOUT_S)
+    try:
+        wandb.init(mode=mode, settings=wandb.Settings(init_timeout=timeout), **init)
+        return mode
+    except wandb.errors.Error as error:
+        if mode != "online":
+            raise EnvironmentProblem(f"W&B could not start an {mode} run in {files}: {error}") from None
+        log.warning("W&B did not answer (%s); logging offline instead: wandb sync %s/wandb/offline-run-*", error, files)
+        wandb.teardown()  # the W&B service still holds the run id of the failed attempt
+        wandb.init(mode="offline", **init)
+        return "offline"
 
 
 def wandb_mode() -> str:
