@@ -140,6 +140,14 @@ def test_requests_carry_the_settings_and_the_key_from_the_environment_only(stub,
     assert "sk-secret" not in (tmp_path / FILE_NAME).read_text()
 
 
+def test_a_key_echoed_by_a_failing_server_is_not_kept(stub, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("MY_JUDGE_KEY", "sk-secret-123")
+    stub.script[:] = [(403, {"error": "key sk-secret-123 has no access to judge-model"}, {})]
+    [judgment] = OpenAIJudge(judge_settings(stub.base_url, api_key_env="MY_JUDGE_KEY"), tmp_path).rate([TURN1])
+    assert "HTTP 403" in judgment.raw and "<redacted> has no access" in judgment.raw
+    assert "sk-secret" not in judgment.raw
+
+
 def test_every_request_gets_a_judgment_in_order_and_a_rerun_asks_nothing(stub, tmp_path: Path):
     requests = [RateRequest(str(n), "writing", (Turn(f"Question {n}?", f"Answer {n}."),)) for n in range(12)]
     stub.script[:] = [(200, completion("Rating: [[4]]"), {})]
@@ -198,6 +206,12 @@ def test_check_endpoint_fails_fast_naming_base_url_when_nothing_listens():
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize("base_url", [None, "", "localhost:8000/v1"])
+def test_check_endpoint_wants_an_http_url(base_url):
+    with pytest.raises(ConfigError, match=r"^Invalid value for judge\.base_url: .*https://api\.openai\.com/v1"):
+        check_endpoint(judge_settings(base_url))
+
+
 def test_check_endpoint_names_api_key_env_on_401(stub, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     stub.script[:] = [(401, {"error": "invalid api key"}, {})]
@@ -214,11 +228,15 @@ def test_check_endpoint_names_base_url_for_a_wrong_path(stub):
         check_endpoint(judge_settings(stub.base_url.removesuffix("/v1")))
 
 
-def test_check_endpoint_accepts_an_endpoint_that_lists_models(stub, monkeypatch):
+def test_check_endpoint_accepts_an_endpoint_that_lists_models(stub, monkeypatch, caplog):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     check_endpoint(judge_settings(stub.base_url))
     [(method, path, headers, _)] = stub.requests
     assert (method, path, headers["Authorization"]) == ("GET", "/v1/models", "Bearer sk-test")
+    assert "judge.model" not in caplog.text
+
+    check_endpoint(judge_settings(stub.base_url, model="gpt-5"))  # some servers load models they do not list
+    assert "judge.model='gpt-5' is not among the models" in caplog.text and "judge-model" in caplog.text
 
 
 @pytest.mark.slow

@@ -34,8 +34,6 @@ BACKOFF_BASE_S = 1.0  # the first retry waits about this long, each next one twi
 BACKOFF_MAX_S = 60.0
 
 Request = TypeVar("Request", RateRequest, PairRequest)
-
-
 # What a request that got no HTTP answer raises: refused, reset, timed out, cut short.
 TRANSPORT_ERRORS = (OSError, http.client.HTTPException)
 
@@ -44,41 +42,20 @@ class _Failed(Exception):
     """No answer from the endpoint (after the retries): the judgment is left unrated and not cached."""
 
 
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    text: str
-    retry_after: str | None
-
-
-def _request(url: str, api_key_env: str | None, timeout: float, payload: dict | None = None) -> _Response:
-    """GET `url` (or POST `payload` as JSON) and return its answer, an HTTP error status included; raises one of
-    TRANSPORT_ERRORS when there is no answer."""
-    data = None if payload is None else json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json", "Accept": "application/json", **_headers(api_key_env)}
-    request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            return _Response(answer.status, answer.read().decode("utf-8", "replace"), None)
-    except urllib.error.HTTPError as error:
-        with error:
-            return _Response(error.code, error.read().decode("utf-8", "replace"), error.headers.get("Retry-After"))
-
-
 def check_endpoint(judge_cfg: Any) -> None:
     """Raise a ConfigError naming judge.base_url when GET {base_url}/models does not answer within a few seconds,
     or judge.api_key_env when the endpoint refuses the key."""
     base_url = judge_cfg.base_url
     example = "the URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1 or https://api.openai.com/v1"
-    if not base_url:
+    if not base_url or not str(base_url).startswith(("http://", "https://")):
         raise invalid("judge.base_url", base_url, example)
     url = f"{base_url.rstrip('/')}/models"
     try:
         response = _request(url, judge_cfg.api_key_env, CHECK_TIMEOUT_S)
-    except (*TRANSPORT_ERRORS, ValueError) as error:  # ValueError: not a URL
+    except TRANSPORT_ERRORS as error:
         raise invalid(
             "judge.base_url", base_url, f"an OpenAI-compatible endpoint that answers GET {url}",
-            f"It did not answer within {CHECK_TIMEOUT_S:g} s ({type(error).__name__}: {error}). Start the server "
+            f"It gave no answer ({_why(error)}; the check waits {CHECK_TIMEOUT_S:g} s). Start the server "
             "(a local model: `transformers serve <model dir> --port 8000`, or vLLM's `vllm serve <model>`) or "
             "correct judge.base_url.",
         ) from None
@@ -96,6 +73,10 @@ def check_endpoint(judge_cfg: Any) -> None:
             "judge.base_url", base_url, f"the root of an OpenAI-compatible API (it often ends in /v1) that answers "
             f"GET {url}", f"It answered HTTP {response.status}.",
         )
+    listed = _listed_models(response.text)
+    if listed and judge_cfg.model not in listed:  # a warning: some servers load models they do not list
+        log.warning("judge.model=%r is not among the models %s lists: %s", judge_cfg.model, url,
+                    ", ".join(listed[:20]) + (" ..." if len(listed) > 20 else ""))
 
 
 class OpenAIJudge:
@@ -134,8 +115,8 @@ class OpenAIJudge:
                     try:
                         judgment = parse(done.result())
                         self.cache.put(key, judgment)
-                    except _Failed as failure:
-                        judgment = Judgment(raw=f"no answer from the judge: {failure}")
+                    except _Failed as failure:  # a server may echo the request: the key stays out of files
+                        judgment = Judgment(raw=_redacted(f"no answer from the judge: {failure}", self.cfg.api_key_env))
                     for index in waiting[key]:
                         judgments[index] = judgment
         return judgments  # type: ignore[return-value]  # every slot is filled above
@@ -151,7 +132,7 @@ class OpenAIJudge:
             try:
                 response = _request(url, self.cfg.api_key_env, float(self.cfg.timeout_s), payload)
             except TRANSPORT_ERRORS as error:
-                reason = f"{type(error).__name__}: {error}"
+                reason = _why(error)
             else:
                 reason = f"HTTP {response.status}: {response.text[:500]}"
                 if response.status == 429 or response.status >= 500:
@@ -176,12 +157,50 @@ def backoff_seconds(attempt: int, retry_after: str | None = None) -> float:
         return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt) * random.uniform(0.5, 1.0)
 
 
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    text: str
+    retry_after: str | None
+
+
+def _request(url: str, api_key_env: str | None, timeout: float, payload: dict | None = None) -> _Response:
+    """GET `url` (or POST `payload` as JSON) and return its answer, an HTTP error status included; raises one of
+    TRANSPORT_ERRORS when there is no answer."""
+    data = None if payload is None else json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", "Accept": "application/json", **_headers(api_key_env)}
+    request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return _Response(answer.status, answer.read().decode("utf-8", "replace"), None)
+    except urllib.error.HTTPError as error:
+        with error:
+            return _Response(error.code, error.read().decode("utf-8", "replace"), error.headers.get("Retry-After"))
+
+
 def _answer_text(text: str) -> str:
     try:
         content = json.loads(text)["choices"][0]["message"].get("content")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         raise _Failed(f"not a chat completion: {text[:500]}") from None
     return content or ""  # no text (a refusal, say) is an answer without a verdict
+
+
+def _why(error: Exception) -> str:
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error  # unwrap "<urlopen error ...>"
+    return f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
+
+
+def _listed_models(text: str) -> list[str]:
+    try:
+        return [str(model["id"]) for model in json.loads(text)["data"]]
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
+def _redacted(text: str, api_key_env: str | None) -> str:
+    key = os.environ.get(api_key_env) if api_key_env else None
+    return text.replace(key, "<redacted>") if key else text
 
 
 def _headers(api_key_env: str | None) -> dict[str, str]:
