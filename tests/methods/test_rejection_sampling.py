@@ -53,12 +53,9 @@ def test_exact_match_scores_against_the_reference():
 
 
 @pytest.mark.slow
-def test_exact_match_reward_prefers_correct_answers(tmp_path: Path):
+def test_exact_match_reward_prefers_correct_answers(default_sft_run: Path, tmp_path: Path):
     """The verifiable reward of the arithmetic default, from a policy that has begun to learn addition."""
-    train(tmp_path / "sft", "method.max_steps=100", "data.num_test=32", "data.num_exact_match=0")
-    metrics, rows = sample(
-        tmp_path / "rs", f"model.name_or_path={tmp_path / 'sft' / 'model'}", "method.num_prompts=512"
-    )
+    metrics, rows = sample(tmp_path / "rs", f"model.name_or_path={default_sft_run / 'model'}", "method.num_prompts=128")
     assert rows and metrics["mean_worst_score"] < metrics["mean_score"] < metrics["mean_best_score"] <= 1
     assert metrics["scored_by"] == "exact_match_extracted" and 0 <= metrics["mean_strict_score"] <= 1
     for row in rows:
