@@ -1,5 +1,6 @@
 """Evaluations end to end on the tiny model: after a DPO run (eval=[mt_bench,win_rate] against its starting SFT
-model) and with method=evaluate (no training), judged by a reward model trained on the embedded default."""
+model) and with method=evaluate (no training), judged by a reward model trained on the embedded default; and their
+metrics in TensorBoard."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from tests.conftest import run_align
 from tests.eval.conftest import QUESTIONS
 
-pytestmark = pytest.mark.skipif(not QUESTIONS.is_file(),
+_NEEDS_QUESTIONS = pytest.mark.skipif(not QUESTIONS.is_file(),
                                 reason=f"the shared MT-Bench questions {QUESTIONS} are absent")
 
 
@@ -24,6 +25,7 @@ def _judged(reward_run: Path, *extra: str) -> tuple[str, ...]:
             "eval.mt_bench.max_new_tokens=8", "eval.win_rate.max_new_tokens=8", *extra)
 
 
+@_NEEDS_QUESTIONS
 @pytest.mark.slow
 def test_dpo_then_mt_bench_and_win_rate_against_the_starting_model(default_sft_run: Path, reward_run: Path,
                                                                     tmp_path: Path):
@@ -49,6 +51,7 @@ def test_dpo_then_mt_bench_and_win_rate_against_the_starting_model(default_sft_r
     assert metrics["win_rate_answer_length"] > 0 and "train_loss" in metrics  # trained, then evaluated
 
 
+@_NEEDS_QUESTIONS
 @pytest.mark.slow
 def test_method_evaluate_trains_nothing_and_a_model_ties_with_itself(default_sft_run: Path, reward_run: Path,
                                                                       tmp_path: Path):
@@ -90,3 +93,18 @@ def test_the_reward_model_judge_rates_by_its_scalar_and_prefers_the_higher(rewar
              PairRequest("1", "math", right, right)]
     first, swapped, same = judge.compare(pairs)
     assert {first.winner, swapped.winner} == {"A", "B"} and first.winner != swapped.winner and same.winner == "tie"
+
+
+def test_evaluation_metrics_reach_tensorboard_at_the_last_step(tmp_path: Path):
+    from omegaconf import OmegaConf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from align import tracking
+
+    cfg = OmegaConf.create({"tracking": {"backends": ["tensorboard"]}})
+    tracking.log_metrics(cfg, tmp_path, {"mt_bench_score": 0.25, "win_rate": 0.5, "judge": "rm", "flag": True}, 12)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert sorted(events.Tags()["scalars"]) == ["eval/mt_bench_score", "eval/win_rate"]
+    (point,) = events.Scalars("eval/win_rate")
+    assert (point.step, point.value) == (12, 0.5)
