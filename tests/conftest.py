@@ -110,6 +110,16 @@ def default_sft_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def reward_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A reward model trained on the embedded default (the reward, rejection-sampling and evaluation tests)."""
+    from tests.methods.conftest import OVERFIT, train
+
+    run_dir = tmp_path_factory.mktemp("reward") / "run"
+    train(run_dir, "method=reward", *OVERFIT)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
 def tracked_sweep(tmp_path_factory: pytest.TempPathFactory):
     """(sweep dir, completed process) of one real 2-job tracked DPO sweep, shared by tracking and report tests."""
     from tests.tracking.conftest import run_tracked_sweep

@@ -307,6 +307,11 @@ def test_every_recipe_composes_and_validates(recipe: str, handbook_node: None):
     elif cfg.hardware.distributed == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         with pytest.raises(EnvironmentProblem, match="pip install 'align\\[deepspeed\\]'"):
             check(cfg)
+    elif cfg.judge is not None and "base_url" in cfg.judge:  # the scan's GPT-4 judge: offline, or no key, refused
+        try:
+            check(cfg)
+        except ConfigError as error:
+            assert "judge.base_url" in str(error) or "judge.api_key_env" in str(error)
     else:
         check(cfg)
         assert cfg.method.warmup_ratio is None  # the handbook's names are translated in the file itself

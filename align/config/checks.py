@@ -319,3 +319,107 @@ def check_cache(cfg: DictConfig) -> None:
             "cache.ref_logps=true stores the reference model's log-probs once, but method.sync_ref_model=true "
             "updates the reference during training. Set cache.ref_logps=false or method.sync_ref_model=false."
         )
+
+
+# The judge's numeric keys: (check, what is expected).
+JUDGE_RULES: dict[str, tuple[Any, str]] = {
+    "batch_size": (_positive, "a positive number of conversations per batch"),
+    "concurrency": (_positive, "a positive number of requests at a time"),
+    "max_retries": (_non_negative, "a number of retries >= 0"),
+    "timeout_s": (_positive, "a positive number of seconds"),
+    "max_tokens": (_positive, "a positive number of tokens"),
+    "temperature": (_non_negative, "a sampling temperature >= 0"),
+}
+_EVAL_RULES: dict[str, tuple[Any, str]] = {
+    "max_new_tokens": (_positive, "a positive number of tokens"),
+    "batch_size": (_positive, "a positive number of conversations per batch"),
+    "limit": (lambda v: v is None or _positive(v), "a positive number of questions, or null for all"),
+}
+
+
+def check_eval(cfg: DictConfig, row: Any) -> None:
+    """The selected evaluations' values and files, a method that runs them, and a judge for those that need one
+    (eval/run.py). `row` is the method's row of the method table."""
+    from align.eval.prompts import check_source
+    from align.eval.run import judged, question_sources, selected
+    from align.methods import SEQUENCE_CLASSIFIER
+
+    names, method_name = selected(cfg), row.name
+    if method_name == "evaluate" and not names and not _verifiable(cfg.data):
+        raise ConfigError("method=evaluate without eval=... measures exact match on the data's verifiable answers, "
+                          f"and data={cfg.data.name} has none: choose evaluations, e.g. eval=mt_bench "
+                          "judge=reward_model judge.model=<dir>, or \"eval=[mt_bench,win_rate]\" (options: mt_bench, "
+                          "win_rate, lm_eval, exact_match).")
+    if names and not row.trains and method_name != "evaluate":
+        raise ConfigError(f"eval={names[0]} evaluates a trained model, but method={cfg.method.name} trains none: "
+                          f"evaluate its outputs' model with method=evaluate model.name_or_path=<dir>.")
+    if names and row.model_class == SEQUENCE_CLASSIFIER:
+        raise ConfigError(f"eval={names[0]} asks the model for answers, but method={cfg.method.name} trains a "
+                          "reward model, which scores rather than answers: use it as a judge instead "
+                          "(judge=reward_model judge.model=<its run dir>/model).")
+    for name in names:
+        settings = cfg.eval[name]
+        for key, (check, expected) in _EVAL_RULES.items():
+            if key in settings and name != "lm_eval" and not check(settings[key]):
+                raise invalid(f"eval.{name}.{key}", settings[key], expected)
+    for source, key in question_sources(cfg).values():
+        check_source(key, source)
+    if cfg.eval.win_rate is not None:
+        baseline = cfg.eval.win_rate.baseline
+        if baseline is not None:
+            check_model_path("eval.win_rate.baseline", baseline)
+        elif method_name == "evaluate":
+            raise invalid("eval.win_rate.baseline", None, "the model to compare with (a directory or Hub id): "
+                          "method=evaluate trains nothing, so there is no starting model to be the baseline",
+                          "For example eval.win_rate.baseline=<run dir>/model.")
+    if cfg.eval.lm_eval is not None:
+        _check_lm_eval(cfg.eval.lm_eval)
+    needs = judged(cfg)
+    if needs and cfg.judge is None:
+        chosen = needs[0] if len(needs) == 1 else f"[{','.join(needs)}]"
+        raise ConfigError(
+            f"eval={chosen} needs a judge: judge=reward_model judge.model=<reward model directory or Hub id> (e.g. a "
+            "method=reward run's model/), or judge=openai judge.model=<model> judge.base_url=<endpoint>."
+        )
+    if cfg.judge is not None:
+        check_judge(cfg.judge)
+
+
+def _verifiable(data: DictConfig) -> bool:
+    from align.data import source_type
+
+    return source_type(data) == "arithmetic" and data.num_exact_match > 0
+
+
+def check_judge(judge: DictConfig) -> None:
+    for key, (check, expected) in JUDGE_RULES.items():
+        if key in judge and not check(judge[key]):
+            raise invalid(f"judge.{key}", judge[key], expected)
+    if judge.model is None:
+        expected = ("a sequence-classification reward model: a directory (e.g. a method=reward run's model/) or a "
+                    "Hub id" if "base_url" not in judge else "the name of the endpoint's model, e.g. gpt-4o")
+        raise invalid("judge.model", None, expected)
+    if "base_url" not in judge:
+        check_model_path("judge.model", judge.model)
+    elif not str(judge.base_url).startswith(("http://", "https://")):
+        raise invalid("judge.base_url", judge.base_url, "an http(s) URL of an OpenAI-compatible API, e.g. "
+                      "https://api.openai.com/v1 or http://localhost:8000/v1")
+
+
+def _check_lm_eval(settings: DictConfig) -> None:
+    from align.eval.lm_eval import check_tasks
+
+    if not settings.tasks:
+        raise invalid("eval.lm_eval.tasks", [], "at least one lm-evaluation-harness task, e.g. "
+                      "eval.lm_eval.tasks=[arc_easy]")
+    if settings.include_path is not None and not Path(settings.include_path).expanduser().is_dir():
+        raise invalid("eval.lm_eval.include_path", settings.include_path, "an existing folder of task YAMLs")
+    if settings.limit is not None and not _positive(settings.limit):
+        raise invalid("eval.lm_eval.limit", settings.limit, "a number of examples per task, a fraction below 1, or "
+                      "null")
+    if settings.num_fewshot is not None and not _non_negative(settings.num_fewshot):
+        raise invalid("eval.lm_eval.num_fewshot", settings.num_fewshot, "a number of examples >= 0, or null")
+    batch = settings.batch_size
+    if batch != "auto" and not (isinstance(batch, int) and not isinstance(batch, bool) and batch > 0):
+        raise invalid("eval.lm_eval.batch_size", batch, "a positive integer or auto")
+    check_tasks(settings)

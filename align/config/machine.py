@@ -1,6 +1,6 @@
 """What this machine must have for the run: GPUs for GPU-only options, optional packages, the TRL version the
-method settings describe. Skipped by `dry_run=true`, which plans a run for the hardware it names (a recipe's
-8 GPUs) from a laptop."""
+method settings describe, a judge's endpoint that answers. Skipped by `dry_run=true`, which plans a run for the
+hardware it names (a recipe's 8 GPUs) from a laptop."""
 
 from __future__ import annotations
 
@@ -56,6 +56,12 @@ def check_machine(cfg: DictConfig, gpus: int) -> None:
             "Use method.use_vllm=false to generate with transformers, or see docs/online.md for vLLM's server mode."
         )
     check_generation_backend(cfg, gpus)
+    if cfg.get("judge") is not None and "base_url" in cfg.judge:
+        from align.eval.judges.openai import check_endpoint
+        from align.eval.run import judged
+
+        if judged(cfg):  # the endpoint answers, with the key it is given
+            check_endpoint(cfg.judge)
     if cfg.model.attn_implementation == "flash_attention_2" and (gpus == 0 or not _installed("flash_attn")):
         raise EnvironmentProblem(
             "model.attn_implementation=flash_attention_2 needs a CUDA GPU and the flash-attn package "

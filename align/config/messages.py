@@ -1,9 +1,11 @@
 """The paragraphs for mistakes Hydra and OmegaConf find while composing: an unknown key (with the closest valid
-names), an unknown group option, an override that does not parse, a value of the wrong type."""
+names), an unknown group option, an override that does not parse, a value of the wrong type, a key of an evaluation
+or judge that is not selected."""
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any
 
 from align.errors import closest
@@ -25,6 +27,10 @@ def describe_composition_error(error: Exception) -> str:
     from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
+    unselected = unselected_option_message(sys.argv[1:])
+    if unselected and any(isinstance(item, (AssertionError, ConfigKeyError, ConfigAttributeError))
+                          for item in _chain(error)):
+        return unselected
     for item in _chain(error):
         if isinstance(item, MissingConfigException) and item.options is not None:
             return _unknown_option(item)
@@ -73,3 +79,24 @@ def _unknown_option(error: Any) -> str:
         f"Unknown option {option!r} for config group {group!r}.{hint} "
         f"Available options: {', '.join(options)}."
     )
+
+
+def unselected_option_message(overrides: list[str]) -> str | None:
+    """`eval.mt_bench.limit=3` without eval=mt_bench, or `judge.model=...` without judge=...: Hydra finds no such
+    node (its error names none); say which selection is missing."""
+    chosen: dict[str, set[str]] = {"eval": set(), "judge": set()}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+") in chosen:
+            chosen[key.lstrip("+")] |= {v.strip() for v in value.strip("[]").split(",") if v.strip()}
+    for override in overrides:
+        key = override.partition("=")[0].lstrip("+~")
+        group, _, rest = key.partition(".")
+        if group == "eval" and "." in rest and rest.split(".")[0] not in chosen["eval"]:
+            name = rest.split(".")[0]
+            return (f"{key} is set, but eval={name} is not selected: add eval={name} (or a list, "
+                    f'"eval=[{name},...]") to the command line.')
+        if group == "judge" and rest and not chosen["judge"]:
+            return (f"{key} is set, but no judge is chosen: add judge=reward_model (a reward model scores) or "
+                    "judge=openai (an OpenAI-compatible endpoint grades) to the command line.")
+    return None

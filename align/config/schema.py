@@ -244,6 +244,109 @@ class GenerationConfig:
 
 
 @dataclass
+class EvaluateConfig:
+    """method=evaluate: the evaluations (eval=...) on model.name_or_path as it is, without training."""
+
+    name: str = "evaluate"
+    trainer: str = "evaluate"
+    seed: int = 42
+
+
+@dataclass
+class MTBenchConfig:
+    """eval=mt_bench: MT-Bench's two-turn questions answered greedily, each turn rated by the judge."""
+
+    name: str = "mt_bench"
+    # A Hub dataset (columns prompt, category, prompt_id, reference) or a local jsonl in FastChat's question format
+    # ({"question_id", "category", "turns": [q1, q2], "reference": [r1, r2]}).
+    prompts: str = "HuggingFaceH4/mt_bench_prompts"
+    max_new_tokens: int = 1024
+    # Answer the first `limit` questions only; null: all of them.
+    limit: Optional[int] = None
+    # Conversations answered per forward batch.
+    batch_size: int = 16
+
+
+@dataclass
+class WinRateConfig:
+    """eval=win_rate: the model's answers against a baseline's on the same prompts, judged pairwise in both orders."""
+
+    name: str = "win_rate"
+    # The model to compare with (a directory or Hub id); null: the run's starting model (model.name_or_path before
+    # training). Required with method=evaluate.
+    baseline: Optional[str] = None
+    # Questions whose first turns are the prompts (the same sources as eval.mt_bench.prompts); null: MT-Bench's,
+    # from eval.mt_bench.prompts.
+    prompts: Optional[str] = None
+    max_new_tokens: int = 1024
+    limit: Optional[int] = None
+    batch_size: int = 16
+
+
+@dataclass
+class LmEvalConfig:
+    """eval=lm_eval: tasks of EleutherAI's lm-evaluation-harness on the model (align/eval/lm_eval.py)."""
+
+    name: str = "lm_eval"
+    tasks: list[str] = field(default_factory=list)
+    # A folder of task YAMLs of your own, beside the harness's tasks.
+    include_path: Optional[str] = None
+    # Examples per task: a count, or a fraction below 1; null: all.
+    limit: Optional[float] = None
+    num_fewshot: Optional[int] = None
+    # A batch size, or "auto".
+    batch_size: Any = 8
+
+
+@dataclass
+class ExactMatchConfig:
+    """eval=exact_match: greedy answers to the data's held-out verifiable prompts (data.num_exact_match of them)."""
+
+    name: str = "exact_match"
+
+
+@dataclass
+class EvalSelection:
+    """The evaluations chosen with eval=... (one or a list): each selected option's keys, null when not selected."""
+
+    exact_match: Optional[ExactMatchConfig] = None
+    mt_bench: Optional[MTBenchConfig] = None
+    win_rate: Optional[WinRateConfig] = None
+    lm_eval: Optional[LmEvalConfig] = None
+
+
+@dataclass
+class RewardModelJudgeConfig:
+    """judge=reward_model: a sequence-classification reward model scores each answer (its scalar), with its own
+    tokenizer and chat template."""
+
+    name: str = "reward_model"
+    # A local directory (e.g. a method=reward run's model/) or a Hub id.
+    model: Optional[str] = None
+    # Conversations scored per forward batch.
+    batch_size: int = 16
+
+
+@dataclass
+class OpenAIJudgeConfig:
+    """judge=openai: an OpenAI-compatible chat endpoint grades with MT-Bench's prompts ([[rating]], [[A]])."""
+
+    name: str = "openai"
+    base_url: str = "https://api.openai.com/v1"
+    model: Optional[str] = None
+    # The environment variable holding the API key (never written anywhere).
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+    max_retries: int = 5
+    timeout_s: float = 60.0
+    max_tokens: int = 1024
+    temperature: float = 0.0
+
+
+JUDGE_SCHEMAS: dict[str, type] = {"reward_model": RewardModelJudgeConfig, "openai": OpenAIJudgeConfig}
+
+
+@dataclass
 class AlignConfig:
     model: Any = MISSING
     method: Any = MISSING
@@ -251,6 +354,9 @@ class AlignConfig:
     hardware: Any = MISSING
     peft: Any = MISSING
     tracking: Any = MISSING
+    # Evaluations after training (or with method=evaluate instead of it), and who judges them: eval=..., judge=...
+    eval: EvalSelection = field(default_factory=EvalSelection)
+    judge: Any = None
     cache: CacheConfig = field(default_factory=CacheConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     dry_run: bool = False
@@ -310,7 +416,7 @@ def _method_schema(name: str, config_class: str, rewarded: bool) -> type:
 
 
 # Method schemas that are align's own (no TRL config class behind them), by method name.
-OWN_METHOD_SCHEMAS: dict[str, type] = {"rejection_sampling": RejectionSamplingConfig}
+OWN_METHOD_SCHEMAS: dict[str, type] = {"rejection_sampling": RejectionSamplingConfig, "evaluate": EvaluateConfig}
 METHOD_SCHEMAS: dict[str, type] = {
     m.name: _method_schema(m.name, m.config, m.rewarded) if m.config else OWN_METHOD_SCHEMAS[m.name]
     for m in METHODS.values()
@@ -341,3 +447,5 @@ def register_configs() -> None:
     cs.store(group="hardware", name="base_hardware", node=HardwareConfig)
     cs.store(group="peft", name="base_peft", node=PeftConfig)
     cs.store(group="tracking", name="base_tracking", node=TrackingConfig)
+    for name, schema in JUDGE_SCHEMAS.items():
+        cs.store(group="judge", name=f"base_{name}", node=schema)

@@ -52,6 +52,7 @@ def validate(cfg: DictConfig, overrides: list[str] | None = None) -> Method:
     check_data(cfg.data, cfg.model.chat_template)
     checks.check_tracking(cfg.tracking)
     checks.check_cache(cfg)
+    checks.check_eval(cfg, row)
     check_tuning(cfg, overrides or [])
     return row
 

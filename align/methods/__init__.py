@@ -22,7 +22,8 @@ class Method:
     # Import paths of TRL's trainer and config classes; None for a method align runs itself.
     trainer: str | None
     config: str | None
-    # The data format it trains on (align/data/formats.py): sft, preference, unpaired, text or prompt.
+    # The data format it trains on (align/data/formats.py): sft, preference, unpaired, text or prompt; none: it reads
+    # no data (method=evaluate).
     data_kind: str
     # One forward pass runs two sequences per row: chosen and rejected (KTO: a completion and its KL counterpart).
     paired: bool = False
@@ -79,6 +80,8 @@ METHODS: dict[str, Method] = {
         Method("cpo", "trl.experimental.cpo.CPOTrainer", "trl.experimental.cpo.CPOConfig", "preference",
                paired=True),
         Method("rejection_sampling", None, None, "prompt", module="rejection_sampling"),
+        # the evaluations of eval=... on model.name_or_path as it is (methods/evaluate.py, eval/run.py)
+        Method("evaluate", None, None, "none", module="evaluate"),
         # online RL: prompts in, completions sampled and scored during training; GRPO holds a reference only when
         # beta > 0 (TRL's default is 0), RLOO's default beta is 0.05, online DPO always compares to one
         Method("grpo", "trl.GRPOTrainer", "trl.GRPOConfig", "prompt", rewarded=True),

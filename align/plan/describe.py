@@ -1,7 +1,7 @@
 """The dry-run plan: parameters and memory per device from the model's config.json alone (no weights), the
-effective batch and steps, the data with its sizes, the checkpoints' disk, and which tuning file applied. It reads
-what validation prepared (run/prepare.py) and has no side effects. What cannot be fetched is named, and the rest
-still prints."""
+effective batch and steps, the data with its sizes, the checkpoints' disk, which tuning file applied, and the
+evaluations with their judge. It reads what validation prepared (run/prepare.py) and has no side effects. What
+cannot be fetched is named, and the rest still prints."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from align.errors import AlignError
+from align.eval.run import plan_lines as eval_plan_lines
+from align.eval.run import selected
 
 SAMPLE_ROWS = 256
 _COLUMN = 25  # labels are padded to this width so the values line up
@@ -21,7 +23,7 @@ def describe(prepared: Any, run_dir: Path) -> str:
     cfg, method = prepared.cfg, prepared.method
     lines = [f"Plan for method={cfg.method.name} (trainer {method.name}), model {_model_name(cfg.model)}",
              line("tuning", _tuning(cfg))]
-    if not method.trains:  # rejection sampling generates, it does not train
+    if not method.trains:  # rejection sampling generates, evaluate evaluates: neither trains
         lines += [*method.own_module().plan_lines(prepared), "Dry run: nothing generated, nothing written."]
         return "\n".join(lines)
     effective = effective_batch(cfg.method, prepared.hardware.world_size)
@@ -38,6 +40,8 @@ def describe(prepared: Any, run_dir: Path) -> str:
     if prepared.resume_from is not None:
         lines.append(line("resumes from", str(prepared.resume_from)))
     lines += _machine_lines(prepared)
+    if selected(cfg):
+        lines += eval_plan_lines(prepared, selected(cfg))
     if cfg.method.get("push_to_hub"):
         from align.run.hub import token_source
 

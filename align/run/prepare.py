@@ -1,6 +1,7 @@
 """Validation, once, of everything a run depends on, and what it found, handed on as one `Prepared`: the config
-values, the method's row, the resolved hardware, the loaded data, the checkpoint to resume from and the reference
-log-prob cache. The dry-run plan, the multi-process launch and the run all read it; nothing is computed twice.
+values, the method's row, the resolved hardware, the loaded data, the checkpoint to resume from, the reference
+log-prob cache and the evaluations' questions. The dry-run plan, the multi-process launch and the run all read it;
+nothing is computed twice.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class Prepared:
     overrides: tuple[str, ...] = ()
     # A dry run's row counts from the Hub's metadata (data/metadata.py) when it did not load the rows
     data_counts: Any = None
+    # The questions of each selected evaluation that asks some (eval/run.py), by evaluation; None when a dry run
+    # could not reach them (why: eval_problem)
+    eval_questions: dict[str, Any] | None = None
+    eval_problem: str | None = None
 
     @property
     def train_rows(self) -> int | None:
@@ -48,8 +53,9 @@ def prepare(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) 
     method, hardware = check(cfg, overrides)
     resume_from = resume.checkpoint_to_resume(cfg, run_dir)  # another run's checkpoints: stop before writing
     data, counts, problem = _load_data(cfg, method)
+    questions, eval_problem = _load_questions(cfg)
     return Prepared(cfg, method, hardware, data, problem, resume_from, ref_cache_for(cfg, method),
-                    tuple(overrides or ()), counts)
+                    tuple(overrides or ()), counts, questions, eval_problem)
 
 
 def check(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[Method, HardwarePlan]:
@@ -62,6 +68,10 @@ def check(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[Method, 
     from align.run.hub import check_push_to_hub
 
     method = validate(cfg, overrides)
+    if cfg.get("judge") is not None and "api_key_env" in cfg.judge:
+        from align.tracking.secrets import treat_as_secret
+
+        treat_as_secret(cfg.judge.api_key_env)  # its value never reaches a saved config, a log or W&B
     hardware = plan(cfg.hardware)
     check_generation_batch(cfg.method, hardware.world_size)
     if not cfg.dry_run:
@@ -78,6 +88,8 @@ def _load_data(cfg: DictConfig, method: Method) -> tuple[Any, Any, str | None]:
     from align.data import load
     from align.data.metadata import count
 
+    if method.data_kind == "none":  # method=evaluate reads no data
+        return None, None, None
     try:
         if cfg.dry_run and method.trains:  # rejection sampling's plan reads its prompts
             counts = count(cfg.data, method.data_kind, cfg.method.name)
@@ -88,3 +100,16 @@ def _load_data(cfg: DictConfig, method: Method) -> tuple[Any, Any, str | None]:
         if not cfg.dry_run:
             raise
         return None, None, " ".join(str(error).split())
+
+
+def _load_questions(cfg: DictConfig) -> tuple[dict[str, Any] | None, str | None]:
+    """The evaluations' questions now, so that a missing or malformed source stops the run before training; a dry
+    run goes on without Hub questions it cannot reach."""
+    from align.eval.run import load_eval_questions
+
+    try:
+        return load_eval_questions(cfg), None
+    except SourceUnreachable as error:
+        if not cfg.dry_run:
+            raise
+        return None, " ".join(str(error).split())

@@ -1,5 +1,6 @@
 """The run of a method with a TRL trainer, top to bottom: TRL arguments, the trainer (model, tokenized data, the
-reference log-probs), the run directory's record, tracking, training with resume, evaluation, the saved model.
+reference log-probs), the run directory's record, tracking, training with resume, the saved model, and its
+evaluation: the trainer's own on the test split, exact match, and those chosen with eval=... (align/eval/run.py).
 
 Everything before training is undone if it fails (run/record.py), so a run that TRL rejects or whose rows are all
 too long leaves the run directory as it was.
@@ -46,7 +47,22 @@ def train(prepared: Any, run_dir: Path, hydra_cfg: Any) -> dict[str, Any]:
         metrics.update(trainer.evaluate())
     metrics.update(exact_match_metrics(trainer.model, tokenizer, cfg.data))
     save_model(trainer, cfg, tokenizer, run_dir)
+    metrics.update(_evaluations(prepared, trainer, tokenizer, run_dir))
     if trainer.is_world_process_zero():
         write_json(run_dir / "log_history.json", trainer.state.log_history)
     metrics["world_size"] = trainer.args.world_size
+    return metrics
+
+
+def _evaluations(prepared: Any, trainer: Any, tokenizer: Any, run_dir: Path) -> dict[str, Any]:
+    """The evaluations of eval=... on the trained model in memory (lm_eval loads the saved model/), logged to the
+    trackers at the last step. Exact match ran before saving, as in every run."""
+    from align.eval.run import run_evaluations, selected
+
+    names = [name for name in selected(prepared.cfg) if name != "exact_match"]
+    if not names:
+        return {}
+    saved = run_dir / "model"
+    metrics = run_evaluations(prepared, trainer.model, tokenizer, run_dir, (saved, saved), str(saved), names)
+    tracking.log_metrics(prepared.cfg, run_dir, metrics, trainer.state.global_step)
     return metrics

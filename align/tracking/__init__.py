@@ -1,7 +1,8 @@
 """Experiment tracking: W&B and TensorBoard through the trainer's `report_to`, one W&B group per sweep.
 
 The run function calls `trainer_settings` (TrainingArguments values, no side effects), `start` once the trainer
-exists (the W&B run, TensorBoard's directory) and `finish` with the final metrics (W&B summary, HParams table).
+exists (the W&B run, TensorBoard's directory), `log_metrics` with the evaluations' metrics after training (scalars
+under eval/ at the last step) and `finish` with the final metrics (W&B summary, HParams table).
 """
 
 from __future__ import annotations
@@ -39,6 +40,25 @@ def start(cfg: DictConfig, run_dir: Path) -> None:
         from align.tracking.wandb_run import start_wandb
 
         start_wandb(cfg, run_dir)
+
+
+def log_metrics(cfg: DictConfig, run_dir: Path, metrics: dict[str, Any], step: int) -> None:
+    """Numeric `metrics` as scalars named eval/<name> at optimizer step `step`, on the main process."""
+    backends = list(cfg.tracking.backends)
+    scalars = {f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if not is_main_process() or not scalars:
+        return
+    if "wandb" in backends:
+        import wandb
+
+        from align.tracking.wandb_run import start_wandb
+
+        start_wandb(cfg, run_dir)
+        wandb.log({**scalars, "train/global_step": step})  # the trainer's step axis (WandbCallback's define_metric)
+    if "tensorboard" in backends:
+        from align.tracking.tensorboard import write_scalars
+
+        write_scalars(run_dir, scalars, step)
 
 
 def finish(cfg: DictConfig, run_dir: Path, metrics: dict[str, Any]) -> None:

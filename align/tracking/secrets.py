@@ -1,7 +1,8 @@
 """Keep tokens and API keys out of everything a run writes: saved configs, run_info.json, W&B config.
 
 A secret is the value of an environment variable named like `*_TOKEN`, `*_KEY`, `*_SECRET` or
-`*_PASSWORD` (HF_TOKEN, WANDB_API_KEY, ...), or the value of a config key such as `method.hub_token`.
+`*_PASSWORD` (HF_TOKEN, WANDB_API_KEY, ...) or named by the config as holding a key (`judge.api_key_env`,
+registered with `treat_as_secret`), or the value of a config key such as `method.hub_token`.
 """
 
 from __future__ import annotations
@@ -37,10 +38,20 @@ def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY_NAME.search(leaf)) and leaf not in _TOKENIZER_TOKENS
 
 
+# Environment variables that the config names as holding a credential, whatever their names look like.
+_NAMED_SECRET_ENVS: set[str] = set()
+
+
+def treat_as_secret(env_name: str) -> None:
+    """Scrub the value of the environment variable `env_name` from everything written, e.g. judge.api_key_env's."""
+    _NAMED_SECRET_ENVS.add(env_name)
+
+
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of the secret-looking environment variables, longest first (so no secret is half-replaced)."""
     environ = os.environ if environ is None else environ
-    found = {v for k, v in environ.items() if _SECRET_ENV_NAME.search(k) and len(v.strip()) >= _MIN_SECRET_LENGTH}
+    found = {v for k, v in environ.items() if (_SECRET_ENV_NAME.search(k) or k in _NAMED_SECRET_ENVS)
+             and len(v.strip()) >= _MIN_SECRET_LENGTH}
     return sorted(found, key=len, reverse=True)
 
 

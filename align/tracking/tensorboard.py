@@ -1,5 +1,6 @@
-"""TensorBoard: the trainer writes scalars to <run dir>/tensorboard; at the end the job's overrides and final
-metrics go to TensorBoard's HParams table, where a sweep's jobs compare side by side."""
+"""TensorBoard: the trainer writes scalars to <run dir>/tensorboard, and align the evaluations' after training; at
+the end the job's overrides and final metrics go to TensorBoard's HParams table, where a sweep's jobs compare side
+by side."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ def write_hparams(cfg: DictConfig, run_dir: Path, metrics: dict[str, Any]) -> No
     final = {f"final/{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     with SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR)) as writer:
         writer.add_hparams(hparams, final, run_name=".")
+
+
+def write_scalars(run_dir: Path, scalars: dict[str, float], step: int) -> None:
+    """Scalars at optimizer step `step`, beside the trainer's."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR)) as writer:
+        for name, value in scalars.items():
+            writer.add_scalar(name, value, step)
 
 
 def _scalar(text: str) -> float | str:

@@ -1,4 +1,5 @@
-"""Fixtures of the evaluation tests: the tiny model's directory, a real OpenAI-compatible server on it
+"""Fixtures of the evaluation tests: the sample of MT-Bench's 80 questions in FastChat's format (from the shared
+data folder beside the checkout), the tiny model's directory, a real OpenAI-compatible server on it
 (`transformers serve`), a scripted stub endpoint, and judge settings as the `judge` config group gives them."""
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, SHARED_DATA
+
+QUESTIONS = SHARED_DATA / "mt_bench_questions.jsonl"
 
 
 def judge_settings(base_url: str, model: str = "judge-model", **overrides) -> SimpleNamespace:

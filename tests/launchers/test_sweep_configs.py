@@ -46,6 +46,7 @@ def test_handbook_scan_is_three_methods_by_ten_betas(name: str):
     assert len(jobs) == 30
     assert {job[0] for job in jobs} == {"method=dpo", "method=ipo", "method=kto"}
     assert sorted({float(job[1].split("=")[1]) for job in jobs}) == SCAN_BETAS
+    assert cfg.eval.mt_bench is not None and cfg.judge.model == "gpt-4"  # MT-Bench after every job, by GPT-4
     cpu_run = jobs_of(cfg, "model=tiny", "data=arithmetic", "method.beta=0.1,0.5", "method.max_steps=3")
     assert len(cpu_run) == 6
 
@@ -59,13 +60,14 @@ def test_slurm_preset_is_submitit_on_whole_8_gpu_nodes():
     assert launcher.max_num_timeout > 0  # a job at its time limit is requeued and resumes from its checkpoint
 
 
-def test_optuna_example_maximises_eval_reward_accuracy():
+def test_optuna_example_maximises_the_win_rate():
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     cfg = compose_hydra("experiment=optuna_dpo")
     assert cfg.method.name == "dpo"
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.sweeper.direction == "maximize"
     assert set(cfg.hydra.sweeper.params) == {"method.beta", "method.learning_rate"}
-    assert cfg.hydra.launcher.return_metric == "eval_rewards/accuracies"
+    assert cfg.hydra.launcher.return_metric == "win_rate" and cfg.eval.win_rate is not None
+    assert cfg.judge.name == "reward_model"
 
 
 def test_optuna_sweeper_runs_on_the_pool(tmp_path: Path):

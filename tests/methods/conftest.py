@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import run_align
 
 # 12 steps over the same 32 examples: every method must visibly move its own objective on data it has
@@ -38,14 +36,6 @@ def start_end(values: list[float], n: int = 3) -> tuple[float, float]:
     """Mean of the first and of the last n values of a curve."""
     assert len(values) >= 2 * n, values
     return sum(values[:n]) / n, sum(values[-n:]) / n
-
-
-@pytest.fixture(scope="session")
-def reward_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A reward model trained on the embedded default (used by the reward and rejection-sampling tests)."""
-    run_dir = tmp_path_factory.mktemp("reward") / "run"
-    train(run_dir, "method=reward", *OVERFIT)
-    return run_dir
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -26,6 +26,21 @@ def test_secret_values_are_those_of_token_and_key_variables():
     assert set(secrets.secret_values(env)) == {"hf_abcdefgh12", "tok-12345678", "aws/xyz12345", "k" * 40}
 
 
+def test_the_variable_judge_api_key_env_names_is_a_secret_whatever_its_name(monkeypatch: pytest.MonkeyPatch,
+                                                                             tmp_path: Path):
+    from align.run.prepare import check
+    from tests.conftest import compose_cfg
+
+    monkeypatch.setattr(secrets, "_NAMED_SECRET_ENVS", set())
+    monkeypatch.setenv("MY_JUDGE_CREDENTIAL", "sk-judge-12345678")
+    assert "sk-judge-12345678" not in secrets.secret_values()
+    (tmp_path / "q.jsonl").write_text('{"question_id": 1, "category": "math", "turns": ["2+2?"]}\n')
+    cfg = compose_cfg("eval=mt_bench", "judge=openai", "judge.model=m", "judge.api_key_env=MY_JUDGE_CREDENTIAL",
+                      f"eval.mt_bench.prompts={tmp_path / 'q.jsonl'}", "dry_run=true")
+    check(cfg)
+    assert secrets.scrub_text("key sk-judge-12345678 here") == f"key {secrets.REDACTED} here"
+
+
 def test_scrub_redacts_values_keys_and_assignments(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HF_TOKEN", "hf_abcdefgh12")
     data = {
