@@ -21,12 +21,15 @@ from align.eval.prompts import Question
 from align.outputs import write_json, write_jsonl
 
 
-def answer(model: Any, tokenizer: Any, questions: list[Question], settings: DictConfig) -> list[list[str]]:
-    """The model's answers to every turn of every question."""
+def answer(model: Any, tokenizer: Any, questions: list[Question], settings: DictConfig,
+           answers_path: Path | None = None) -> list[list[str]]:
+    """The model's answers to every turn of every question; with `answers_path`, appended there as they are
+    produced, and a rerun answers only the questions that file lacks."""
     from align.generation import answer_conversations
 
     return answer_conversations(model, tokenizer, [list(q.turns) for q in questions], settings.max_new_tokens,
-                                settings.batch_size, desc="MT-Bench")
+                                settings.batch_size, desc="MT-Bench", answers_path=answers_path,
+                                ids=[str(q.question_id) for q in questions])
 
 
 def write_answers(path: Path, questions: list[Question], answers: list[list[str]], model_id: str) -> None:

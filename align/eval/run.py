@@ -88,7 +88,8 @@ def run_evaluations(prepared: Any, model: Any, tokenizer: Any, run_dir: Path, sa
     if "mt_bench" in names:
         from align.eval import mt_bench
 
-        answers["mt_bench"] = mt_bench.answer(model, tokenizer, questions["mt_bench"], cfg.eval.mt_bench)
+        answers["mt_bench"] = mt_bench.answer(model, tokenizer, questions["mt_bench"], cfg.eval.mt_bench,
+                                              out / "mt_bench" / "answers.jsonl")
         if main:
             mt_bench.write_answers(out / "mt_bench" / "answers.jsonl", questions["mt_bench"], answers["mt_bench"],
                                    model_id)

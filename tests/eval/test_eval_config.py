@@ -176,6 +176,8 @@ def _lines(plan: str) -> dict[str, str]:
          "eval.mt_bench.prompts"),
         (["eval=mt_bench", "judge=reward_model", "judge.model=/nonexistent/rm"], "judge.model"),
         (["eval=mt_bench"], "needs a judge"),
+        (["method=dpo", "eval=mt_bench", "judge=openai", "judge.model=m", "judge.base_url=http://127.0.0.1:9/v1"],
+         "judge.base_url"),
     ],
 )
 def test_cli_refuses_before_any_model_loads(overrides: list[str], key: str, tmp_path: Path):

@@ -1,6 +1,6 @@
 """Evaluations end to end on the tiny model: after a DPO run (eval=[mt_bench,win_rate] against its starting SFT
-model) and with method=evaluate (no training), judged by a reward model trained on the embedded default; and their
-metrics in TensorBoard."""
+model) and with method=evaluate (no training), judged by a reward model trained on the embedded default or by an
+LLM behind `transformers serve`; a local lm-evaluation-harness task; and their metrics in TensorBoard."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_align
-from tests.eval.conftest import QUESTIONS
+from tests.conftest import REPO, run_align
+from tests.eval.conftest import QUESTIONS, Served
 
 _NEEDS_QUESTIONS = pytest.mark.skipif(not QUESTIONS.is_file(),
                                 reason=f"the shared MT-Bench questions {QUESTIONS} are absent")
@@ -69,6 +69,35 @@ def test_method_evaluate_trains_nothing_and_a_model_ties_with_itself(default_sft
     assert metrics["win_rate"] == 0.5 and metrics["win_rate_ties"] == 1.0
     assert metrics["win_rate_answer_length"] == metrics["win_rate_baseline_answer_length"]
     assert "train_loss" not in metrics
+
+
+@_NEEDS_QUESTIONS
+@pytest.mark.slow
+def test_method_evaluate_judged_by_an_llm_behind_transformers_serve(default_sft_run: Path, served_tiny_model: Served,
+                                                                     tmp_path: Path):
+    run_dir, before = tmp_path / "run", served_tiny_model.chat_requests()
+    out = run_align("method=evaluate", f"model.name_or_path={default_sft_run / 'model'}", "eval=mt_bench",
+                    f"eval.mt_bench.prompts={QUESTIONS}", "eval.mt_bench.limit=2", "eval.mt_bench.max_new_tokens=8",
+                    "judge=openai", f"judge.base_url={served_tiny_model.base_url}",
+                    f"judge.model={served_tiny_model.model}", "judge.max_tokens=16", f"hydra.run.dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    judgments = _jsonl(run_dir / "eval" / "mt_bench" / "judgments.jsonl")
+    assert len(judgments) == 4  # 2 questions x 2 turns, each rated or counted unrated with the judge's reply
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["mt_bench_judged"] + metrics["mt_bench_unrated"] == 4
+    assert served_tiny_model.chat_requests() - before == 4  # every verdict asked of the server, once
+
+
+@pytest.mark.slow
+def test_method_evaluate_runs_a_local_lm_eval_task(default_sft_run: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    out = run_align("method=evaluate", f"model.name_or_path={default_sft_run / 'model'}", "eval=lm_eval",
+                    f"eval.lm_eval.include_path={REPO / 'tests' / 'eval' / 'lm_tasks'}",
+                    "eval.lm_eval.tasks=[align_arithmetic]", "eval.lm_eval.limit=4", f"hydra.run.dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0 <= metrics["lm_eval/align_arithmetic/acc"] <= 1
+    assert (run_dir / "eval" / "lm_eval" / "results.json").is_file()
 
 
 @pytest.mark.slow

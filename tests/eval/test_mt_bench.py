@@ -87,3 +87,28 @@ def test_every_turn_is_rated_in_its_conversation_and_unrated_ones_are_counted(tm
 def test_nothing_rated_leaves_the_means_out():
     results = mt_bench.summarize([("math", 1, None), ("math", 2, None)])
     assert mt_bench.metrics(results) == {"mt_bench_judged": 0, "mt_bench_unrated": 2}
+
+
+def test_answers_are_kept_as_produced_and_a_rerun_answers_only_the_rest(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path):
+    from omegaconf import OmegaConf
+
+    from align import generation
+    from align.eval.prompts import Question
+
+    asked: list[str] = []
+
+    def fake(model, tokenizer, prompts, max_new_tokens=8, batch_size=64, desc="", **_):
+        asked.extend(p[-1]["content"] for p in prompts)
+        return [f"answer to {p[-1]['content']}" for p in prompts]
+
+    monkeypatch.setattr(generation, "generate_answers", fake)
+    questions = [Question(str(i), "math", (f"q{i}", f"q{i} again"), ()) for i in range(3)]
+    settings = OmegaConf.create({"max_new_tokens": 8, "batch_size": 2})
+    path = tmp_path / "answers.jsonl"
+    path.write_text(json.dumps({"question_id": "1", "turns": ["kept", "kept too"]}) + "\n")  # from a stopped run
+    answers = mt_bench.answer(None, None, questions, settings, path)
+    assert answers[1] == ["kept", "kept too"] and answers[0] == ["answer to q0", "answer to q0 again"]
+    assert "q1" not in asked and len(path.read_text().splitlines()) == 3
+    asked.clear()
+    assert mt_bench.answer(None, None, questions, settings, path) == answers and asked == []

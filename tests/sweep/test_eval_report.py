@@ -196,3 +196,28 @@ def test_an_unreachable_wandb_server_means_offline(evaluated_sweep: Path):
     assert "W&B did not answer" in done.stderr and "; offline; upload with: wandb sync" in done.stdout
     [run] = offline_runs(evaluated_sweep / "wandb")
     assert run.job_type == "report" and run.summary["best/dpo/win_rate"] == 0.62
+
+
+@pytest.mark.slow
+def test_a_two_beta_dpo_sweep_with_win_rate_names_its_best_beta(default_sft_run: Path, reward_run: Path,
+                                                                 tmp_path: Path):
+    from tests.conftest import run_align
+    from tests.eval.conftest import QUESTIONS
+
+    if not QUESTIONS.is_file():
+        pytest.skip(f"the shared MT-Bench questions {QUESTIONS} are absent")
+    sweep = tmp_path / "S"
+    out = run_align("-m", "method=dpo", "method.beta=0.1,0.5", f"model.name_or_path={default_sft_run / 'model'}",
+                    "method.max_steps=2", "eval=win_rate", "judge=reward_model", f"judge.model={reward_run / 'model'}",
+                    f"eval.win_rate.prompts={QUESTIONS}", "eval.win_rate.limit=4", "eval.win_rate.max_new_tokens=4",
+                    "hydra.launcher.cpu_slots=2", f"hydra.sweep.dir={sweep}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    done = align_report(str(sweep), "--metric", "win_rate", "--no-wandb")
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = rows(sweep)
+    assert len(results) == 2 and all(0 <= float(row["win_rate"]) <= 1 for row in results)
+    line = next(line for line in (sweep / "report.md").read_text().splitlines() if line.startswith("Best beta by"))
+    assert line.startswith("Best beta by win_rate: dpo beta=")
+    named = line.removeprefix("Best beta by win_rate: dpo beta=").split(" ")[0]
+    by_beta = {row["beta"]: float(row["win_rate"]) for row in results}
+    assert by_beta[named] == max(by_beta.values())
