@@ -213,8 +213,8 @@ class _Entry:
         it (it puts them next to a dataset's files, and in a per-process temp dir for one held in memory)."""
         from datasets import load_from_disk
 
-        if self.state.is_main_process:
-            prepared.save_to_disk(str(self.staging / "tokenized"))
+        if self.state.is_main_process:  # an empty table saves as 0 shards, which datasets cannot load: write one
+            prepared.save_to_disk(str(self.staging / "tokenized"), num_shards=1 if len(prepared) == 0 else None)
         self.state.wait_for_everyone()
         return load_from_disk(str(self.staging / "tokenized"))
 

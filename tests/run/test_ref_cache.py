@@ -149,6 +149,17 @@ def test_a_partial_entry_is_never_read(tmp_path: Path):
     assert again.claim() is True and again.load().to_dict() == {"prompt_ids": [[1, 2]], "ref_chosen_logps": [-1.5]}
 
 
+def test_a_split_with_no_rows_left_is_staged_and_read_back(tmp_path: Path):
+    """TRL can drop every row of a split (prompts longer than max_length); an empty table saves as 0 shards."""
+    from datasets import Dataset
+
+    entry = _Entry(tmp_path, "k", "eval", ONE_PROCESS)
+    assert entry.claim() is False
+    staged = entry.stage(Dataset.from_dict({"prompt_ids": []}))
+    assert len(staged) == 0 and staged.column_names == ["prompt_ids"]
+    entry.release()
+
+
 def test_an_entry_missing_files_is_computed_again(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     stale = tmp_path / "k"
     (stale / "dataset").mkdir(parents=True)  # another layout (an older align) or files deleted by hand
