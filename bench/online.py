@@ -19,47 +19,13 @@ Usage: python bench/online.py [--out DIR] [--sft-problems N] [--grpo OVERRIDE ..
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def align(*overrides: str) -> dict:
-    """Run `python -m align OVERRIDES` into its hydra.run.dir; return its metrics.json, or exit with its stderr."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    env.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    out = subprocess.run([sys.executable, "-m", "align", *overrides], cwd=REPO, env=env, capture_output=True,
-                         text=True)
-    if out.returncode != 0:
-        sys.exit(f"python -m align {' '.join(overrides)} failed:\n{out.stderr[-3000:]}")
-    run_dir = next(o.split("=", 1)[1] for o in overrides if o.startswith("hydra.run.dir="))
-    return json.loads((Path(run_dir) / "metrics.json").read_text())
-
-
-def train_seconds(run_dir: Path) -> float:
-    """The trainer's own training runtime (no start-up, no evaluation)."""
-    history = json.loads((run_dir / "log_history.json").read_text())
-    return next(entry["train_runtime"] for entry in reversed(history) if "train_runtime" in entry)
-
-
-def held_out(model_dir: Path, sft_dir: Path) -> float:
-    """Extracted exact match on the SFT run's whole test split: problems no stage trained or sampled on."""
-    from omegaconf import OmegaConf
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from align.data.arithmetic import exact_match_set
-    from align.eval.exact_match import exact_match_scores
-
-    data = OmegaConf.load(sft_dir / ".hydra" / "config.yaml").data
-    data.num_exact_match = data.num_test
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    return exact_match_scores(model, AutoTokenizer.from_pretrained(model_dir), exact_match_set(data))[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runs import align, held_out, metrics, train_seconds  # noqa: E402
 
 
 def main() -> None:
@@ -69,22 +35,21 @@ def main() -> None:
     parser.add_argument("--grpo", nargs="*", default=[], metavar="OVERRIDE", help="extra GRPO overrides")
     parser.add_argument("--control", nargs="*", default=[], metavar="OVERRIDE", help="extra control overrides")
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
     out = args.out or Path(tempfile.mkdtemp(prefix="align-online-"))
     sft, grpo, control = out / "sft", out / "grpo", out / "control"
     data = (f"data.num_train={args.sft_problems}", "data.num_exact_match=0")
     started = time.time()
 
     align(*data, f"hydra.run.dir={sft}")
-    sft_rate = json.loads((sft / "metrics.json").read_text())["train_steps"] / train_seconds(sft)
-    grpo_metrics = align("method=grpo", f"model.name_or_path={sft / 'model'}", *data, *args.grpo,
-                         f"hydra.run.dir={grpo}")
+    sft_rate = metrics(sft)["train_steps"] / train_seconds(sft)
+    align("method=grpo", f"model.name_or_path={sft / 'model'}", *data, *args.grpo, f"hydra.run.dir={grpo}")
+    grpo_metrics = metrics(grpo)
     budget = train_seconds(grpo)
     steps = max(1, round(budget * sft_rate))
     align(f"model.name_or_path={sft / 'model'}", *data, f"method.max_steps={steps}", "method.warmup_steps=0",
           *args.control, f"hydra.run.dir={control}")
 
-    scores = {name: held_out(run / "model", sft) for name, run in (("start", sft), ("grpo", grpo),
+    scores = {name: held_out(run / "model", sft)[1] for name, run in (("start", sft), ("grpo", grpo),
                                                                   ("control", control))}
     gain = 100 * (scores["grpo"] - scores["control"])
     print(f"setting: {args.sft_problems} labelled problems for SFT; GRPO on fresh problems with the exact_match "

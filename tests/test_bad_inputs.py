@@ -61,6 +61,8 @@ CATALOGUE = [
     ("processes-zero", ["hardware.num_processes=0"], "hardware.num_processes: 0"),
     ("zero-stage-5", ["hardware.zero_stage=5"], "hardware.zero_stage: 5"),
     ("num-train-zero", ["data.num_train=0"], "data.num_train: 0"),
+    ("too-few-problems-to-evaluate", ["method=evaluate", "data.max_operand=9"],
+     "data.num_train + data.num_test = 3000 but only 100 distinct problems exist for data.max_operand=9"),
     ("wandb-project-slash", ["tracking=wandb", "tracking.project=a/b"], "tracking.project: 'a/b'"),
     ("qlora-merge", ["peft=qlora", "peft.merge=true"], "peft.merge: True. Expected false with peft=qlora"),
     ("fsdp-qlora-without-qlora", ["hardware=fsdp_qlora"], "choose peft=qlora with it"),

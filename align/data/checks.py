@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from align.data import adapters, source_type, sources, templates
 from align.data.formats import FORMATS
-from align.errors import invalid
+from align.errors import ConfigError, invalid
 
 
 def check_data(data: Any, chat_template: str | None = None) -> None:
@@ -27,6 +27,8 @@ def check_data(data: Any, chat_template: str | None = None) -> None:
         if op not in ("+", "-", "*"):
             raise invalid("data.operations", op, "operators among '+', '-', '*'")
     of_type = source_type(data)
+    if of_type == "arithmetic":
+        _check_problem_count(data)
     if of_type not in ("file", "mixture"):
         return
     size = data.test_split_size
@@ -46,6 +48,16 @@ def check_data(data: Any, chat_template: str | None = None) -> None:
             raise invalid("data.sources", [], "a list of sources, e.g. 'data.sources=[{path: a.jsonl, weight: 0.5}]'")
     for key, source in entries:
         _check_source(key, source, formats, hub=of_type == "mixture")
+
+
+def _check_problem_count(data: Any) -> None:
+    """Enough distinct problems for both splits (method=evaluate reads the test split without loading the data)."""
+    from align.data.arithmetic import split_problems
+
+    try:
+        split_problems(data)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _check_source(key: str, source: Any, formats: list[str], hub: bool) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from bench.real_model_fixture import END_OF_TURN, PARAMETERS, smollm2_converted
 from tests.conftest import cli_env, run_align
+from tests.eval.conftest import QUESTIONS
 
 pytestmark = pytest.mark.slow
 
@@ -117,6 +118,42 @@ def test_rejection_sampling_scores_chat_answers_by_their_last_number(smollm2, tm
     assert len(rows) == metrics["num_pairs"] > 0
     for row in rows:
         assert row["score_chosen"] == 1.0 > row["score_rejected"] and "<|im_start|>" not in row["chosen"][0]["content"]
+
+
+def test_grpo_rewards_the_chat_models_answers_by_their_last_number(smollm2, tmp_path: Path):
+    """GRPO samples the chat model's own answers ("5 + 2 = 7.") to single-digit problems; exact_match reads their
+    last number, so some are rewarded and the policy steps on a non-zero advantage."""
+    run_dir = tmp_path / "run"
+    short = [o for o in SHORT if not o.startswith("method.max_length=")]  # GRPO's is max_completion_length
+    out = align_on(smollm2, run_dir, *short, "method=grpo", "data.max_operand=9", "method.num_generations=4",
+                   "method.per_device_train_batch_size=4", "method.max_completion_length=24",
+                   "method.temperature=0.7", "method.reward_funcs=[exact_match]")
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["method"] == "grpo" and metrics["train_steps"] == 2
+    history = json.loads((run_dir / "log_history.json").read_text())
+    rewards = [entry["rewards/exact_match/mean"] for entry in history if "rewards/exact_match/mean" in entry]
+    assert len(rewards) == 2 and max(rewards) > 0, history
+    assert all(entry["completions/mean_length"] < 24 for entry in history if "completions/mean_length" in entry)
+    assert (run_dir / "model" / "config.json").is_file()
+
+
+@pytest.mark.skipif(not QUESTIONS.is_file(), reason=f"the shared MT-Bench questions {QUESTIONS} are absent")
+def test_method_evaluate_asks_the_chat_model_both_turns_and_scores_its_arithmetic(smollm2, tmp_path: Path):
+    """method=evaluate on the GGUF checkpoint, no training: exact match read both ways, and MT-Bench's second turn
+    asked after the model's own first answer, judged by a reward model (the converted model with a fresh score
+    head: the plumbing on a real template, not a meaningful score)."""
+    run_dir = tmp_path / "run"
+    out = align_on(smollm2, run_dir, "method=evaluate", "eval=[exact_match,mt_bench]", "data.max_operand=9", "data.num_train=40",
+                   "data.num_test=20", "data.num_exact_match=8", f"eval.mt_bench.prompts={QUESTIONS}", "eval.mt_bench.limit=2",
+                   "eval.mt_bench.max_new_tokens=24", "judge=reward_model", f"judge.model={smollm2_converted()}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["method"] == "evaluate" and metrics["mt_bench_judged"] == 4 and "train_loss" not in metrics
+    assert 0 <= metrics["eval_exact_match"] < metrics["eval_exact_match_extracted"] <= 1  # "5 + 2 = 7." is right
+    answers = [json.loads(line) for line in (run_dir / "eval" / "mt_bench" / "answers.jsonl").read_text().splitlines()]
+    assert len(answers) == 2 and all(len(a["turns"]) == 2 and all(a["turns"]) for a in answers)
+    assert not any(END_OF_TURN in turn or "<|im_start|>" in turn for a in answers for turn in a["turns"])
 
 
 def test_dry_run_counts_its_parameters_without_converting(smollm2, tmp_path: Path):
