@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Optional
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from hydra.core.config_store import ConfigNode, ConfigStore
+from omegaconf import MISSING, OmegaConf
 
 from align.config.trl_fields import trl_fields
 from align.methods import METHODS
@@ -386,7 +387,7 @@ RENAMED_VALUES = {
 _OMEGACONF_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
 
 
-def _method_schema(name: str, config_class: str, rewarded: bool) -> type:
+def _generated_schema(name: str, config_class: str, rewarded: bool) -> type:
     """A dataclass with every field of TRL's config class, plus align's own method keys."""
     fields: list[tuple[str, Any, Any]] = [
         ("name", str, field(default=name)),
@@ -412,34 +413,85 @@ def _method_schema(name: str, config_class: str, rewarded: bool) -> type:
     for old in RENAMED_FIELDS:
         if old not in trl:
             fields.append((old, Optional[float] if old == "warmup_ratio" else Any, field(default=None)))
-    return dataclasses.make_dataclass(f"{name.upper()}MethodConfig", fields)
+    return dataclasses.make_dataclass(_schema_name(name), fields)
 
 
 # Method schemas that are align's own (no TRL config class behind them), by method name.
 OWN_METHOD_SCHEMAS: dict[str, type] = {"rejection_sampling": RejectionSamplingConfig, "evaluate": EvaluateConfig}
-METHOD_SCHEMAS: dict[str, type] = {
-    m.name: _method_schema(m.name, m.config, m.rewarded) if m.config else OWN_METHOD_SCHEMAS[m.name]
-    for m in METHODS.values()
-}
-for _schema in METHOD_SCHEMAS.values():
-    # Make the generated classes importable by name, so pickled configs (sweep jobs in their own
-    # processes) refer to these very classes instead of copies.
-    if _schema.__module__ in ("types", __name__):
-        _schema.__module__ = __name__
-        globals()[_schema.__name__] = _schema
+
+
+@cache
+def method_schema(name: str) -> type:
+    """The schema of the method table's row `name`, generated from its TRL config class on first use (a run needs
+    one; generating all of them cost a fifth of `--cfg job`)."""
+    row = METHODS[name]
+    if not row.config:
+        return OWN_METHOD_SCHEMAS[name]
+    schema = _generated_schema(name, row.config, row.rewarded)
+    # Importable by name (see __getattr__), so pickled configs (sweep jobs in their own processes) refer to
+    # this very class instead of a copy.
+    schema.__module__ = __name__
+    globals()[schema.__name__] = schema
+    return schema
+
+
+def _schema_name(name: str) -> str:
+    own = OWN_METHOD_SCHEMAS.get(name)
+    return own.__name__ if own else f"{name.upper()}MethodConfig"
+
+
+def __getattr__(attribute: str) -> type:
+    """`align.config.schema.DPOMethodConfig` and the like, generated on first use (unpickling a config does this)."""
+    for name in METHODS:
+        if _schema_name(name) == attribute:
+            return method_schema(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
 
 
 def method_row_of(schema: type):
     """The method table's row whose schema is `schema` (the dataclass type of a composed method node), or None."""
-    return next((METHODS[name] for name, cls in METHOD_SCHEMAS.items() if cls is schema), None)
+    return next((row for name, row in METHODS.items()
+                 if _schema_name(name) == getattr(schema, "__name__", None) and method_schema(name) is schema), None)
+
+
+class _SharedWhenCopied(dict):
+    """The root of Hydra's ConfigStore. Hydra deep-copies the store for every composition (CachingConfigRepository,
+    to keep its search-path state apart) although stored nodes are never changed in place: ConfigStore.load hands
+    out deep copies of them. Sharing the root keeps each composition from copying every schema; --help, which
+    composes once per group option (165 times), took 19 s when each one copied them all."""
+
+    def __deepcopy__(self, memo: dict) -> "_SharedWhenCopied":
+        return self
+
+
+class _MethodSchemasOnDemand(dict):
+    """The `method` group of the ConfigStore: a `base_<name>` schema is generated and converted to an OmegaConf node
+    when a composition first loads it. ConfigStore.store converts a node at once, and generating and converting
+    the ~150-field schema of every method was a third of `--cfg job`'s time although a run uses one. Hydra reads a
+    group only through `name in group`, `group[name]` and `group.keys()` (hydra/core/config_store.py), which this
+    dict answers as a stored group does."""
+
+    def __init__(self) -> None:
+        super().__init__(dict.fromkeys(f"base_{name}.yaml" for name in METHODS))
+
+    def __getitem__(self, file_name: str) -> ConfigNode:
+        entry = super().__getitem__(file_name)
+        if entry is None:
+            schema = method_schema(file_name.removeprefix("base_").removesuffix(".yaml"))
+            entry = ConfigNode(name=file_name, node=OmegaConf.structured(schema), group="method", package=None,
+                               provider=None)
+            super().__setitem__(file_name, entry)
+        return entry
 
 
 def register_configs() -> None:
-    """Store the schemas so conf/*.yaml can extend them (`defaults: [base_dpo, _self_]`)."""
+    """Store the schemas so conf/*.yaml can extend them (`defaults: [base_dpo, _self_]`); a method's schema is made
+    when a composition first uses it."""
     cs = ConfigStore.instance()
+    if not isinstance(cs.repo, _SharedWhenCopied):
+        cs.repo = _SharedWhenCopied(cs.repo)
     cs.store(name="schema", node=AlignConfig)
-    for name, schema in METHOD_SCHEMAS.items():
-        cs.store(group="method", name=f"base_{name}", node=schema)
+    cs.repo["method"] = _MethodSchemasOnDemand()
     cs.store(group="model", name="base_model", node=ModelConfig)
     cs.store(group="data", name="base_arithmetic", node=ArithmeticDataConfig)
     cs.store(group="data", name="base_file", node=FileDataConfig)
