@@ -17,7 +17,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from align.config.messages import describe_composition_error
-from align.config.schema import register_configs
+from align.config.store import register_configs
 from align.config.tuning import tuning_overrides
 from align.errors import AlignError
 from align.paths import conf_dir

@@ -5,7 +5,7 @@ The setting is the data-limited one (`--sft-problems`, default 300 labelled prob
 training on those, while GRPO samples answers to fresh problems and learns from whether they are right, which is
 what online RL with a verifier is for. Steps:
 
-1. SFT of the tiny model on the labelled problems (the tiny default's 400 steps): the starting model.
+1. SFT of the tiny model on the labelled problems (the tiny default's tuning): the starting model.
 2. GRPO from it (`method=grpo`, its tiny tuning plus `--grpo` overrides), timed by its training runtime.
 3. The control: SFT from the same starting model on the same labelled problems for the same training wall time
    (its steps are the GRPO run's seconds times the SFT run's own steps per second), at the SFT stage's learning

@@ -12,7 +12,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from align.config import checks
-from align.config.schema import RENAMED_FIELDS, RENAMED_VALUES, method_row_of
+from align.config.schema import RENAMED_FIELDS, RENAMED_VALUES
+from align.config.store import method_row_of
 from align.config.trl_fields import trl_fields
 from align.config.tuning import check_tuning
 from align.errors import ConfigError, invalid

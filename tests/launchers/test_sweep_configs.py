@@ -10,7 +10,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from align.config.schema import register_configs
+from align.config.store import register_configs
 from align.paths import conf_dir
 from tests.launchers.pool_helpers import run_app
 

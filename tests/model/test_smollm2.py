@@ -144,9 +144,10 @@ def test_method_evaluate_asks_the_chat_model_both_turns_and_scores_its_arithmeti
     asked after the model's own first answer, judged by a reward model (the converted model with a fresh score
     head: the plumbing on a real template, not a meaningful score)."""
     run_dir = tmp_path / "run"
-    out = align_on(smollm2, run_dir, "method=evaluate", "eval=[exact_match,mt_bench]", "data.max_operand=9", "data.num_train=40",
-                   "data.num_test=20", "data.num_exact_match=8", f"eval.mt_bench.prompts={QUESTIONS}", "eval.mt_bench.limit=2",
-                   "eval.mt_bench.max_new_tokens=24", "judge=reward_model", f"judge.model={smollm2_converted()}")
+    out = align_on(smollm2, run_dir, "method=evaluate", "eval=[exact_match,mt_bench]", "data.max_operand=9",
+                   "data.num_train=40", "data.num_test=20", "data.num_exact_match=8",
+                   f"eval.mt_bench.prompts={QUESTIONS}", "eval.mt_bench.limit=2", "eval.mt_bench.max_new_tokens=24",
+                   "judge=reward_model", f"judge.model={smollm2_converted()}")
     assert out.returncode == 0, out.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["method"] == "evaluate" and metrics["mt_bench_judged"] == 4 and "train_loss" not in metrics

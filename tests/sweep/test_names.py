@@ -34,7 +34,7 @@ def test_override_dirname_is_hydras(settings: dict):
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from align.config.schema import register_configs
+    from align.config.store import register_configs
     from align.paths import conf_dir
 
     task = ["method=dpo", "method.learning_rate=1e-4", "experiment=pref_align_scan/zephyr", "method.beta=0.1"]

@@ -84,7 +84,7 @@ import sys
 from pathlib import Path
 from hydra import compose, initialize_config_dir
 from align import tracking
-from align.config.schema import register_configs
+from align.config.store import register_configs
 from align.paths import conf_dir
 
 register_configs()

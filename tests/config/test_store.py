@@ -19,8 +19,8 @@ try:
     main()
 except SystemExit as exit:
     assert not exit.code, exit.code
-import align.config.schema as schema
-print("MADE=" + ",".join(sorted(name for name in vars(schema) if name.endswith("MethodConfig"))))
+import align.config.store as store
+print("MADE=" + ",".join(sorted(name for name in vars(store) if name.endswith("MethodConfig"))))
 """
 
 UNPICKLE = """
@@ -50,4 +50,4 @@ def test_a_pickled_config_keeps_its_schema_in_a_fresh_process():
     assert out.returncode == 0, out.stderr.decode()
     assert "TYPE=KTOMethodConfig BETA=0.3" in stdout
     assert "REFUSED=ConfigAttributeError" in stdout
-    assert OmegaConf.get_type(cfg.method).__module__ == "align.config.schema"
+    assert OmegaConf.get_type(cfg.method).__module__ == "align.config.store"
