@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def median_wall(args: list[str], repeats: int, cwd: str) -> tuple[float, str]:
         times.append(time.perf_counter() - start)
     probe = subprocess.run([sys.executable, "-X", "importtime", *args], cwd=cwd, env=env, capture_output=True,
                            text=True)
-    torch = "imports torch" if "| torch\n" in probe.stderr else "no torch"
+    torch = "imports torch" if re.search(r"\|\s+torch$", probe.stderr, re.M) else "no torch"
     return statistics.median(times), torch
 
 

@@ -68,8 +68,7 @@ def _generated_schema(name: str, config_class: str, rewarded: bool) -> type:
 
 @cache
 def method_schema(name: str) -> type:
-    """The schema of the method table's row `name`, generated from its TRL config class on first use (a run needs
-    one; generating all of them cost a fifth of `--cfg job`)."""
+    """The schema of the method table's row `name`, generated from its TRL config class on first use."""
     row = METHODS[name]
     if not row.config:
         return OWN_METHOD_SCHEMAS[name]
