@@ -25,10 +25,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from runs import align, held_out, metrics  # noqa: E402
-
-# The SFT control runs at the tiny SFT tuning's learning rate (1e-3) and at a tenth of it; the better one counts.
-CONTROL_LOW_LR = 1e-4
+from runs import CONTROL_LOW_LR, align, held_out, metrics  # noqa: E402
 
 
 def main() -> None:

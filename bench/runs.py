@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+# The SFT controls run at the tiny SFT tuning's learning rate (1e-3) and at a tenth of it; the better one counts.
+CONTROL_LOW_LR = 1e-4
 
 
 def align(*overrides: str) -> float:

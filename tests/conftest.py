@@ -14,6 +14,17 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def _share_the_cores_between_workers() -> None:
+    """Under pytest-xdist, each worker's torch (and every `python -m align` it starts) gets its share of the cores:
+    two workers whose OpenMP threads each claim every core ran a GRPO step 4x slower than two sharing them."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // workers))
+
+
+_share_the_cores_between_workers()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def align_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every test (and every `python -m align` it starts) uses one fresh cache directory."""

@@ -129,7 +129,7 @@ def test_simulated_eight_gpus_two_per_job(tmp_path: Path):
     for a in runs:
         devices = set(a["cuda_visible_devices"].split(","))
         assert len(devices) == 2 and devices <= {str(i) for i in range(8)}
-        assert a["omp_num_threads"] == "" or "OMP_NUM_THREADS" in os.environ
+        assert a["omp_num_threads"] == "", "GPU jobs keep every core's threads"
         for b in runs:
             if a is not b and _overlap(a, b):
                 assert not devices & set(b["cuda_visible_devices"].split(",")), "two running jobs share a GPU"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import cli_env, run_align
-from tests.methods.conftest import train
+from tests.methods.conftest import train, write_jsonl
 
 SHORT = ("method.max_steps=6", "method.logging_steps=1", "data.num_exact_match=16")
 
@@ -61,3 +61,22 @@ def test_a_reward_model_scores_the_completions(reward_run: Path, default_sft_run
                     f"method.reward_funcs=[{reward_run / 'model'}]", "method.max_steps=2", "method.logging_steps=1",
                     "data.num_exact_match=0")
     assert metrics["train_steps"] == 2 and "train_rewards/model/mean" in metrics
+
+
+@pytest.mark.slow
+def test_grpo_raises_the_exact_match_reward_on_problems_the_sft_model_has_seen(default_sft_run: Path,
+                                                                                tmp_path: Path):
+    """Eight of the SFT stage's problems as prompt/completion rows (a user's file): the SFT model samples their
+    answers right a few times in ten, and GRPO with exact_match makes it answer them right."""
+    from omegaconf import OmegaConf
+
+    from align.data.arithmetic import split_problems
+
+    seen, _ = split_problems(OmegaConf.load(default_sft_run / ".hydra" / "config.yaml").data)
+    rows = [{"prompt": [{"role": "user", "content": q}], "completion": [{"role": "assistant", "content": a}]}
+            for q, a in seen[:8]]
+    data = write_jsonl(tmp_path / "seen.jsonl", rows)
+    metrics = train(tmp_path / "run", "method=grpo", f"model.name_or_path={default_sft_run / 'model'}", "data=file",
+                    f"data.path={data}", "data.test_split_size=0", "method.max_steps=120", "method.logging_steps=10")
+    assert metrics["train_reward_start"] < 0.3, metrics
+    assert metrics["train_reward_end"] > metrics["train_reward_start"] + 0.2, metrics
