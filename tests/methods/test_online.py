@@ -1,5 +1,6 @@
 """The online methods on the embedded default, from the SFT model: GRPO, RLOO and online DPO train, log their
-rewards and save, and a user's function and a reward model serve as rewards."""
+rewards and save; GRPO's exact_match reward rises; a user's function and a reward model serve as rewards; a tracked,
+evaluated GRPO sweep is grouped in W&B and reported."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 
 from tests.conftest import cli_env, run_align
 from tests.methods.conftest import train, write_jsonl
+from tests.sweep.test_report import align_report
+from tests.tracking.conftest import offline_runs
 
 SHORT = ("method.max_steps=6", "method.logging_steps=1", "data.num_exact_match=16")
 
@@ -80,3 +83,30 @@ def test_grpo_raises_the_exact_match_reward_on_problems_the_sft_model_has_seen(d
                     f"data.path={data}", "data.test_split_size=0", "method.max_steps=120", "method.logging_steps=10")
     assert metrics["train_reward_start"] < 0.3, metrics
     assert metrics["train_reward_end"] > metrics["train_reward_start"] + 0.2, metrics
+
+
+@pytest.mark.slow
+def test_a_tracked_grpo_sweep_evaluates_logs_rewards_and_reports(default_sft_run: Path, tmp_path: Path):
+    """`-m method.beta=0,0.04` on the pool launcher with W&B and eval=exact_match: each job logs its reward, reward
+    std, completion length (and KL where beta > 0) per step, W&B groups the jobs, and the report ranks them."""
+    sweep = tmp_path / "S"
+    out = run_align("-m", "method=grpo", "method.beta=0.0,0.04", f"model.name_or_path={default_sft_run / 'model'}",
+                    "method.max_steps=3", "method.logging_steps=1", "eval=exact_match", "data.num_exact_match=8",
+                    "tracking=wandb", f"hydra.sweep.dir={sweep}", cwd=tmp_path, env=cli_env(WANDB_MODE="offline"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    runs = offline_runs(sweep)
+    assert sorted(run.name for run in runs) == ["grpo-beta=0.0", "grpo-beta=0.04"] and {r.group for r in runs} == {"S"}
+    jobs = {json.loads(path.read_text())["wandb"]["id"]: path.parent for path in sweep.glob("*/tracking.json")}
+    for run in runs:
+        beta, job = run.config["method"]["beta"], jobs[run.id]
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert "eval_exact_match" in metrics and "train_reward_end" in metrics
+        steps = [entry for entry in json.loads((job / "log_history.json").read_text()) if "reward" in entry]
+        assert len(steps) == 3
+        expected = {"reward", "reward_std", "completions/mean_length"} | ({"kl"} if beta > 0 else set())
+        assert expected <= set(steps[-1]), sorted(steps[-1])
+        assert run.summary["train/reward"] == pytest.approx(steps[-1]["reward"])
+        assert run.summary["eval_exact_match"] == pytest.approx(metrics["eval_exact_match"])
+    reported = align_report(str(sweep))
+    assert reported.returncode == 0, reported.stderr
+    assert "eval_exact_match" in (sweep / "report.md").read_text()
