@@ -108,6 +108,16 @@ def test_vllm_without_vllm_is_refused_before_anything_loads(tmp_path: Path):
     assert "Traceback" not in out.stderr and not (tmp_path / "run").exists()
 
 
+def test_vllm_settings_reach_trls_config(tmp_path: Path):
+    """Where vllm and CUDA are there (the machine check is what dry_run skips), use_vllm and its settings pass
+    through to GRPOConfig under TRL's names, colocate by default."""
+    from align.run.trainer import trl_args
+
+    run = prepared("method=grpo", "method.use_vllm=true", "method.vllm_gpu_memory_utilization=0.3", "dry_run=true")
+    args = trl_args(run.cfg, run.method, tmp_path, on_cuda=False)
+    assert (args.use_vllm, args.vllm_mode, args.vllm_gpu_memory_utilization) == (True, "colocate", 0.3)
+
+
 def test_a_missing_module_fails_in_seconds_naming_the_key(tmp_path: Path):
     """The issue's command: `method.reward_funcs=[nosuchmodule:f]`."""
     out = run_align("method=grpo", "method.reward_funcs=[nosuchmodule:f]", f"hydra.run.dir={tmp_path / 'run'}",
