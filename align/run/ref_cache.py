@@ -220,6 +220,7 @@ class _Entry:
 
     def commit(self, with_refs: Any, tokenized: Any) -> Any:
         """Keep TRL's file of reference columns, rename the entry into place, and return it loaded from there."""
+        self.state.wait_for_everyone()  # every process has opened TRL's file before the main process moves it
         if self.state.is_main_process:
             before = {f["filename"] for f in tokenized.cache_files}
             (refs,) = {f["filename"] for f in with_refs.cache_files} - before

@@ -137,6 +137,44 @@ def _fill(entry: _Entry) -> None:
     entry.commit(concatenate_datasets([tokenized, Dataset.from_file(str(refs))], axis=1), tokenized)
 
 
+def test_the_main_process_moves_trls_file_only_after_every_process_has_read_it(tmp_path: Path):
+    """Two processes (threads here) fill one entry; the other one opens TRL's file late, as a loaded rank does."""
+    import time
+
+    from datasets import Dataset, concatenate_datasets
+
+    barrier = threading.Barrier(2, timeout=30)
+    loaded: dict[bool, dict] = {}
+
+    def process(main: bool) -> None:
+        entry = _Entry(tmp_path, "k", "train", SimpleNamespace(is_main_process=main, wait_for_everyone=barrier.wait))
+        if main:
+            assert entry.claim() is False
+        tokenized = entry.stage(Dataset.from_dict({"prompt_ids": [[1, 2]]}))
+        refs = entry.staging / "tokenized" / "cache-refs.arrow"
+        if main:  # TRL: the main process writes the reference columns, a barrier, then every process reads them
+            Dataset.from_dict({"ref_chosen_logps": [-1.5]}).map(lambda row: row, cache_file_name=str(refs))
+        barrier.wait()
+        if not main:
+            time.sleep(0.5)
+        with_refs = concatenate_datasets([tokenized, Dataset.from_file(str(refs))], axis=1)
+        loaded[main] = entry.commit(with_refs, tokenized).to_dict()
+
+    def run(main: bool) -> None:
+        try:
+            process(main)
+        except Exception as error:  # e.g. FileNotFoundError: the main process moved the file before it was read
+            loaded[main] = {"error": repr(error)}
+            barrier.abort()
+
+    processes = [threading.Thread(target=run, args=(main,)) for main in (True, False)]
+    for thread in processes:
+        thread.start()
+    for thread in processes:
+        thread.join(60)
+    assert loaded == {main: {"prompt_ids": [[1, 2]], "ref_chosen_logps": [-1.5]} for main in (True, False)}
+
+
 def test_a_partial_entry_is_never_read(tmp_path: Path):
     partial = tmp_path / "k" / "tokenized"
     partial.mkdir(parents=True)  # copied or written without entry.json
